@@ -1,0 +1,109 @@
+"""Nightly ingest: yesterday's dossiers, the current quarter's commune reports, the catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+
+from egov_index.dag_defaults import DEFAULT_ARGS, SNAPSHOTS
+
+DOC = """
+### Nightly ingest (egov_nightly_ingest)
+
+**What it does.** Every night at 01:30 (Asia/Ho_Chi_Minh) it pulls, for the previous local day:
+the public-service portal's procedure catalogue and the dossiers updated that day, and the commune
+reports of the current quarter (communes may revise them). Each batch is validated with Great
+Expectations (`expectations/*.json`); rows that break a rule go to `quarantine/` with the reason, the
+rest is published as a Parquet snapshot under the data root (`snapshots/...`). The last task checks that
+every row pulled is either in a snapshot or in quarantine, then signals the ranking DAG.
+
+**When it fails.**
+- *DataQualityBlocked*: the log names the dataset, rule, column and examples. Ask the source's owner to
+  correct the data, then clear the task. Nothing was published from that batch.
+- *SourceRejectedError (401/403/4xx)*: the token or URL in the Airflow Connection
+  `egov_reporting_api` / `egov_service_portal` is wrong or expired: fix the Connection, clear the task.
+- *SourceError after retries*: the source was down; clear the task when it is back.
+- Rerunning a day replaces exactly that day's partitions (no duplicates).
+"""
+
+
+@dag(
+    dag_id="egov_nightly_ingest",
+    schedule=CronTriggerTimetable("30 1 * * *", timezone="Asia/Ho_Chi_Minh", interval=timedelta(days=1)),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["egov-index", "ingest"],
+    doc_md=DOC,
+    params={"day": Param(None, type=["null", "string"], format="date", description="Override: local day to ingest")},
+)
+def egov_nightly_ingest():
+    @task
+    def resolve_day(**context) -> dict:
+        from egov_index.periods import quarter_of
+        from egov_index.runtime import data_day
+
+        day = data_day(context)
+        return {"day": day.isoformat(), "period": quarter_of(day)}
+
+    @task
+    def ingest_procedures(window: dict) -> dict:
+        from datetime import date
+
+        from egov_index import pipeline
+        from egov_index.config import SERVICE_PORTAL_CONN_ID, Settings
+        from egov_index.runtime import endpoint_from_connection
+        from egov_index.store import DataStore
+
+        settings = Settings.from_env()
+        endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
+        return pipeline.ingest_procedures(
+            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"])
+        )
+
+    @task
+    def ingest_dossiers(window: dict, catalogue: dict) -> dict:
+        from datetime import date
+
+        from egov_index import pipeline
+        from egov_index.config import SERVICE_PORTAL_CONN_ID, Settings
+        from egov_index.runtime import endpoint_from_connection
+        from egov_index.store import DataStore
+
+        settings = Settings.from_env()
+        endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
+        return pipeline.ingest_dossiers(
+            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"])
+        )
+
+    @task
+    def ingest_commune_reports(window: dict) -> dict:
+        from egov_index import pipeline
+        from egov_index.config import REPORTING_API_CONN_ID, Settings
+        from egov_index.runtime import endpoint_from_connection
+        from egov_index.store import DataStore
+
+        settings = Settings.from_env()
+        endpoint = endpoint_from_connection(REPORTING_API_CONN_ID)
+        return pipeline.ingest_commune_reports(
+            DataStore(settings.data_root), settings, endpoint, window["period"]
+        )
+
+    @task(outlets=[SNAPSHOTS])
+    def check_accounting(window: dict, summaries: list[dict], *, outlet_events) -> dict:
+        from egov_index.pipeline import check_accounting
+
+        totals = check_accounting(summaries)
+        outlet_events[SNAPSHOTS].extra = {"day": window["day"], "period": window["period"]}
+        return {**window, **totals}
+
+    window = resolve_day()
+    catalogue = ingest_procedures(window)
+    dossiers = ingest_dossiers(window, catalogue)
+    reports = ingest_commune_reports(window)
+    check_accounting(window, [catalogue, dossiers, reports])
+
+
+egov_nightly_ingest()

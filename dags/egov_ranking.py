@@ -1,0 +1,63 @@
+"""Period ranking: indicators, six category indices, overall index and ranks for a quarter or year."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import Param, dag, task
+
+from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, SNAPSHOTS
+
+DOC = """
+### Period ranking (egov_ranking)
+
+**What it does.** Runs whenever the nightly ingest publishes new snapshots (data-aware schedule on the
+`egov_snapshots` asset) and recomputes the ranking of the period those snapshots belong to (quarter to
+date). It reads the commune-report, dossier and catalogue snapshots, computes every indicator of the
+methodology (`include/egov_index/methodology/*.yaml`), the six category indices, the overall index and
+the ranks (standard competition ranking) of 3,321 communes and 34 provinces, checks the result with the
+`ranking` expectation suite and publishes `indicator_values/period=…` and `ranking/period=…`.
+Trigger it by hand with `{"period": "2026-Q3"}` (or `"2026"` for a year).
+
+**When it fails.**
+- *no commune-report snapshot for …*: run the nightly ingest for a day of that period first.
+- *DataQualityBlocked on ranking*: a bug or a methodology error; the previous ranking stays published.
+  Check the methodology file named in the log.
+"""
+
+
+@dag(
+    dag_id="egov_ranking",
+    schedule=[SNAPSHOTS],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["egov-index", "ranking"],
+    doc_md=DOC,
+    params={
+        "period": Param(
+            None, type=["null", "string"], pattern=r"^\d{4}(-Q[1-4])?$", description="e.g. 2026-Q3 or 2026"
+        )
+    },
+)
+def egov_ranking():
+    @task
+    def resolve_period(**context) -> str:
+        from egov_index.runtime import ranking_period
+
+        return ranking_period(context)
+
+    @task(outlets=[RANKING])
+    def rank_period(period: str) -> dict:
+        from egov_index import pipeline
+        from egov_index.config import Settings
+        from egov_index.store import DataStore
+
+        settings = Settings.from_env()
+        return pipeline.rank_period(DataStore(settings.data_root), settings, period)
+
+    rank_period(resolve_period())
+
+
+egov_ranking()

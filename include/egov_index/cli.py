@@ -1,0 +1,111 @@
+"""Command line of the embedded deployment: ``python -m egov_index.cli {sample-run,standalone,report}``.
+
+- ``sample-run``: what ``make run`` does: migrate the local Airflow home, start the
+  reference source server on a free loopback port, run the nightly ingest for a
+  fixed sample day and the ranking of its quarter through ``airflow dags test``,
+  stop the server and print where the outputs are, the data-quality summary and
+  the province ranking.
+- ``standalone``: what ``make up`` does: the same home under ``airflow standalone``,
+  with the reference server running so the DAGs can be triggered from the UI.
+- ``report``: print the data-quality summary and ranking already under the data root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from egov_index.config import PROJECT_ROOT
+from egov_index.local_airflow import airflow_bin, airflow_env, dags_test, migrate, source_connections
+from egov_index.periods import LOCAL_TZ, quarter_of
+
+SAMPLE_DAY = date(2026, 9, 30)
+DEFAULT_HOME = PROJECT_ROOT / ".airflow"
+DEFAULT_DATA = PROJECT_ROOT / "data"
+
+
+def nightly_logical_date(day: date) -> str:
+    """The logical date of the nightly run that ingests ``day`` (01:30 local the next morning)."""
+    return datetime.combine(day + timedelta(days=1), time(1, 30), tzinfo=LOCAL_TZ).isoformat()
+
+
+def run_sample(home: Path, data_root: Path, day: date, dossiers_per_day: int, seed: int) -> None:
+    from egov_index.source_server.process import running_server
+
+    env = airflow_env(home, data_root)
+    print(f"[1/4] Airflow metadata DB: {home / 'airflow.db'} (airflow db migrate)", flush=True)
+    migrate(env)
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="egov-source-") as tmp:
+        with running_server(Path(tmp), token=token, seed=seed, dossiers_per_day=dossiers_per_day) as url:
+            print(f"[2/4] Reference source server on {url}", flush=True)
+            env.update(source_connections(url, token))
+            print(f"[3/4] airflow dags test egov_nightly_ingest (day {day})", flush=True)
+            dags_test(env, "egov_nightly_ingest", nightly_logical_date(day))
+            period = quarter_of(day)
+            print(f"[4/4] airflow dags test egov_ranking (period {period})", flush=True)
+            dags_test(env, "egov_ranking", conf={"period": period})
+    print(report_text(data_root, period))
+
+
+def report_text(data_root: Path, period: str) -> str:
+    from egov_index.report import render_report
+
+    return render_report(data_root, period)
+
+
+def standalone(home: Path, data_root: Path, seed: int, dossiers_per_day: int) -> int:
+    from egov_index.source_server.process import running_server
+
+    env = airflow_env(home, data_root)
+    migrate(env)
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="egov-source-") as tmp:
+        with running_server(Path(tmp), token=token, seed=seed, dossiers_per_day=dossiers_per_day) as url:
+            env.update(source_connections(url, token))
+            port = env.get("AIRFLOW__API__PORT", "8080")
+            print(
+                f"Airflow UI: http://localhost:{port}  (user 'admin'; password in "
+                f"{home / 'simple_auth_manager_passwords.json.generated'})\n"
+                f"Reference source server: {url}. Ctrl-C stops both.",
+                flush=True,
+            )
+            try:
+                return subprocess.call([airflow_bin(), "standalone"], env=env)
+            except KeyboardInterrupt:
+                return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="egov_index.cli", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", DEFAULT_HOME)))
+    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("EGOV_DATA_ROOT", DEFAULT_DATA)))
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample-run", help="run the nightly pipeline for a sample day through Airflow")
+    sample.add_argument("--day", type=date.fromisoformat, default=SAMPLE_DAY)
+    sample.add_argument("--dossiers-per-day", type=int, default=20_000)
+    sample.add_argument("--seed", type=int, default=2026)
+    up = sub.add_parser("standalone", help="airflow standalone on the project home, with the reference server")
+    up.add_argument("--dossiers-per-day", type=int, default=20_000)
+    up.add_argument("--seed", type=int, default=2026)
+    rep = sub.add_parser("report", help="print the data-quality summary and ranking of a period")
+    rep.add_argument("--period", default=quarter_of(SAMPLE_DAY))
+    args = parser.parse_args(argv)
+    home, data_root = args.home.resolve(), args.data_root.resolve()
+    if args.command == "sample-run":
+        run_sample(home, data_root, args.day, args.dossiers_per_day, args.seed)
+        return 0
+    if args.command == "standalone":
+        return standalone(home, data_root, args.seed, args.dossiers_per_day)
+    print(report_text(data_root, args.period))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

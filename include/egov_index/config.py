@@ -1,0 +1,35 @@
+"""Runtime settings, read from the environment (one place; documented in README "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Airflow Connection ids of the two sources (type http; host/port/schema; password = bearer token).
+REPORTING_API_CONN_ID = "egov_reporting_api"
+SERVICE_PORTAL_CONN_ID = "egov_service_portal"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_root: Path
+    expectations_dir: Path
+    methodology: str
+    max_quarantine_share: float
+    report_page_size: int
+    dossier_page_limit: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            data_root=Path(env.get("EGOV_DATA_ROOT", PROJECT_ROOT / "data")).resolve(),
+            expectations_dir=Path(env.get("EGOV_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")).resolve(),
+            methodology=env.get("EGOV_METHODOLOGY", "mic-six-category"),
+            max_quarantine_share=float(env.get("EGOV_MAX_QUARANTINE_SHARE", "0.05")),
+            report_page_size=int(env.get("EGOV_REPORT_PAGE_SIZE", "500")),
+            dossier_page_limit=int(env.get("EGOV_DOSSIER_PAGE_LIMIT", "2000")),
+        )

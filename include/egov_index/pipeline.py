@@ -1,0 +1,247 @@
+"""The pipeline's stages as plain functions: what each Airflow task calls.
+
+Nothing here imports Airflow; the DAGs pass in plain values (endpoints, days,
+periods, settings). Each ingest stage goes pull -> conform -> validate (GX) ->
+publish snapshot + quarantine + validation results, and checks the accounting
+invariant: rows pulled = rows in snapshot + rows in quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from egov_index import __version__, pull, schemas
+from egov_index.config import Settings
+from egov_index.conform import conform
+from egov_index.errors import AccountingError
+from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarters_of
+from egov_index.registry import current_units
+from egov_index.store import DataStore, to_table
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_DATASETS: dict[str, str] = {
+    "commune_reports": "snapshots/commune_reports",
+    "dossiers": "snapshots/dossiers",
+    "procedures": "snapshots/procedures",
+}
+QUARANTINE = "quarantine"
+VALIDATION_RESULTS = "quality/validation_results"
+INDICATOR_VALUES = "indicator_values"
+RANKING = "ranking"
+
+VALIDATION_RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("partition", pa.string(), nullable=False),
+        pa.field("expectation", pa.string(), nullable=False),
+        pa.field("column", pa.string(), nullable=True),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("success", pa.bool_(), nullable=False),
+        pa.field("element_count", pa.int64(), nullable=True),
+        pa.field("unexpected_count", pa.int64(), nullable=True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    dataset: str
+    partition: str
+    rows_pulled: int
+    rows_snapshot: int
+    rows_quarantined: int
+    warnings: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def registry_parameters() -> dict[str, Any]:
+    units = current_units()
+    return {"commune_codes": units.commune_codes(), "province_codes": units.province_codes()}
+
+
+def ingest_batch(
+    store: DataStore,
+    settings: Settings,
+    dataset: str,
+    records: list[dict[str, Any]],
+    partition: dict[str, str],
+    parameters: dict[str, Any],
+) -> BatchSummary:
+    """Conform, validate and publish one batch of a source dataset (one snapshot partition)."""
+    from egov_index.quality import validate_batch
+
+    label = ",".join(partition.values())
+    conformed = conform(dataset, records, label)
+    outcome = validate_batch(
+        dataset,
+        conformed.frame,
+        partition=label,
+        parameters=parameters,
+        suite_dir=settings.expectations_dir,
+        max_quarantine_share=settings.max_quarantine_share,
+        rows_already_rejected=len(conformed.rejected),
+    )
+    quarantine = pd.concat([conformed.rejected, outcome.quarantine], ignore_index=True)
+    key = schemas.RECORD_KEYS[dataset]
+    snapshot = outcome.valid.sort_values(key, kind="stable").reset_index(drop=True)
+    for column, value in partition.items():
+        snapshot[column] = value
+    summary = BatchSummary(
+        dataset=dataset,
+        partition=label,
+        rows_pulled=len(records),
+        rows_snapshot=len(snapshot),
+        rows_quarantined=len(quarantine),
+        warnings=[
+            f"{r.expectation} on {r.column}: {r.unexpected_count} unexpected"
+            for r in outcome.results
+            if r.severity == "warning" and not r.success
+        ],
+        extra_columns=list(conformed.extra_columns),
+    )
+    if summary.rows_pulled != summary.rows_snapshot + summary.rows_quarantined:
+        raise AccountingError(
+            f"{dataset} ({label}): pulled {summary.rows_pulled} rows but snapshot has "
+            f"{summary.rows_snapshot} and quarantine {summary.rows_quarantined}; nothing was published."
+        )
+    manifest = {"code_version": __version__, "accounting": summary.as_dict()}
+    snapshot_schema = schemas.arrow_schema(schemas.SOURCE_FIELDS[dataset])
+    snapshot_schema = _with_partition_columns(snapshot_schema, partition)
+    publish_quality(store, dataset, label, quarantine.sort_values(["record_key", "expectations"]), outcome)
+    store.publish(SNAPSHOT_DATASETS[dataset], partition, to_table(snapshot, snapshot_schema), manifest)
+    for warning in summary.warnings:
+        log.warning("data-quality warning: %s (%s): %s", dataset, label, warning)
+    log.info("published %s", summary)
+    return summary
+
+
+def _with_partition_columns(schema: pa.Schema, partition: dict[str, str]) -> pa.Schema:
+    for column in partition:
+        if column not in schema.names:
+            schema = schema.append(pa.field(column, pa.string(), nullable=False))
+    return schema
+
+
+def publish_quality(store: DataStore, dataset: str, label: str, quarantine: pd.DataFrame, outcome: Any) -> None:
+    """Publish the batch's quarantine rows and its validation results (replacing a previous run's)."""
+    from egov_index.quality import summarize
+
+    where = {"dataset": dataset, "partition": label}
+    quarantine = quarantine.assign(dataset=dataset, partition=label).reset_index(drop=True)
+    store.publish(QUARANTINE, where, to_table(quarantine, schemas.QUARANTINE_SCHEMA))
+    results = pd.DataFrame(summarize([outcome]), columns=VALIDATION_RESULT_SCHEMA.names)
+    store.publish(VALIDATION_RESULTS, where, to_table(results, VALIDATION_RESULT_SCHEMA))
+
+
+# --- the nightly ingest's three sources -----------------------------------------------------
+
+
+def ingest_procedures(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
+    records = pull.fetch_procedures(endpoint, page_size=settings.report_page_size)
+    partition = {"snapshot_date": day.isoformat()}
+    return ingest_batch(store, settings, "procedures", records, partition, {}).as_dict()
+
+
+def ingest_commune_reports(
+    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, period: str
+) -> dict:
+    parse_period(period)
+    records = pull.fetch_commune_reports(endpoint, period, page_size=settings.report_page_size)
+    partition = {"period": period}
+    return ingest_batch(
+        store, settings, "commune_reports", records, partition, registry_parameters()
+    ).as_dict()
+
+
+def ingest_dossiers(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
+    window = local_day_window(day)
+    records = pull.fetch_dossiers(endpoint, window.start, window.end, limit=settings.dossier_page_limit)
+    catalogue = store.read_partition(SNAPSHOT_DATASETS["procedures"], {"snapshot_date": day.isoformat()})
+    parameters = {
+        **registry_parameters(),
+        "procedure_codes": catalogue.column("procedure_code").to_pylist(),
+    }
+    partition = {"updated_date": day.isoformat()}
+    return ingest_batch(store, settings, "dossiers", records, partition, parameters).as_dict()
+
+
+def check_accounting(summaries: list[dict]) -> dict:
+    """The run-level invariant over every batch; returns totals for the run log."""
+    totals = {"rows_pulled": 0, "rows_snapshot": 0, "rows_quarantined": 0}
+    for s in summaries:
+        if s["rows_pulled"] != s["rows_snapshot"] + s["rows_quarantined"]:
+            raise AccountingError(f"accounting broken for {s['dataset']} ({s['partition']}): {s}")
+        for k in totals:
+            totals[k] += s[k]
+    return totals
+
+
+# --- the period ranking ----------------------------------------------------------------------
+
+
+def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Commune reports, dossiers received in the period (latest version each) and the catalogue."""
+    p = parse_period(period)
+    reports = store.read(
+        SNAPSHOT_DATASETS["commune_reports"], ds.field("period").isin(quarters_of(p))
+    ).to_pandas()
+    if reports.empty:
+        raise FileNotFoundError(
+            f"no commune-report snapshot for {period}: run the nightly ingest for a day in {period} first"
+        )
+    dossiers_path = store.root / SNAPSHOT_DATASETS["dossiers"]
+    if dossiers_path.exists():
+        dossiers = store.read(
+            SNAPSHOT_DATASETS["dossiers"], ds.field("updated_date") >= p.start.isoformat()
+        ).to_pandas()
+        local_day = dossiers["received_at"].dt.tz_convert(LOCAL_TZ).dt.date
+        dossiers = dossiers[(local_day >= p.start) & (local_day <= p.end)]
+        dossiers = dossiers.sort_values(["dossier_id", "updated_at"]).drop_duplicates("dossier_id", keep="last")
+    else:
+        dossiers = pd.DataFrame(columns=schemas.field_names(schemas.DOSSIER_FIELDS))
+    procedures = store.read(SNAPSHOT_DATASETS["procedures"]).to_pandas()
+    latest = procedures["snapshot_date"].astype(str).max()
+    procedures = procedures[procedures["snapshot_date"].astype(str) == latest]
+    return reports, dossiers.reset_index(drop=True), procedures.reset_index(drop=True)
+
+
+def rank_period(store: DataStore, settings: Settings, period: str) -> dict:
+    """Compute indicators and the ranking of a period, gate them with GX, publish both."""
+    from egov_index.methodology import load_methodology
+    from egov_index.quality import validate_batch
+    from egov_index.ranking import compute
+
+    reports, dossiers, procedures = load_period_inputs(store, period)
+    methodology = load_methodology(settings.methodology)
+    result = compute(reports, dossiers, procedures, current_units(), period, methodology)
+    outcome = validate_batch(
+        "ranking",
+        result.ranking,
+        partition=period,
+        parameters={},
+        suite_dir=settings.expectations_dir,
+        max_quarantine_share=0.0,
+    )
+    if len(outcome.quarantine):
+        raise ValueError(f"ranking {period}: {len(outcome.quarantine)} rows failed the output checks")
+    manifest = {"code_version": __version__, "methodology": methodology.id}
+    store.publish(
+        INDICATOR_VALUES,
+        {"period": period},
+        to_table(result.indicator_values, schemas.INDICATOR_VALUE_SCHEMA),
+        manifest,
+    )
+    store.publish(RANKING, {"period": period}, to_table(result.ranking, schemas.RANKING_SCHEMA), manifest)
+    levels = result.ranking["level"].value_counts().to_dict()
+    return {"period": period, "rows": len(result.ranking), "units_per_level": levels}

@@ -1,0 +1,214 @@
+"""Pull stage: fetch commune reports, dossiers and the procedure catalogue over HTTP.
+
+Retries, backoff with jitter and ``Retry-After`` come from urllib3's ``Retry``
+mounted on a requests ``Session`` (no hand-rolled loop). Every call has a
+connect and a read timeout. Pages are checked (declared total vs rows received,
+repeated cursor, duplicate records across pages) so wrong data fails loudly
+instead of loading. The bearer token is never put into a message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from egov_index.errors import SourceDataError, SourceError, SourceRejectedError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class SourceEndpoint:
+    """Where a source lives and how to authenticate. ``token`` is excluded from repr."""
+
+    name: str
+    base_url: str
+    token: str = field(repr=False)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    retries: int = 5
+    backoff_factor_s: float = 0.5
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+def make_session(endpoint: SourceEndpoint) -> requests.Session:
+    """A session retrying connection errors, 429 and 5xx with exponential backoff + jitter."""
+    retry = Retry(
+        total=endpoint.retries,
+        connect=endpoint.retries,
+        read=endpoint.retries,
+        status=endpoint.retries,
+        backoff_factor=endpoint.backoff_factor_s,
+        backoff_jitter=endpoint.backoff_factor_s,
+        backoff_max=60.0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["Authorization"] = f"Bearer {endpoint.token}"
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def get_json(session: requests.Session, endpoint: SourceEndpoint, path: str, params: dict[str, Any]) -> Any:
+    """GET one page; raise SourceError naming the endpoint and status on failure."""
+    url = endpoint.url(path)
+    try:
+        response = session.get(
+            url, params=params, timeout=(endpoint.connect_timeout_s, endpoint.read_timeout_s)
+        )
+    except requests.RequestException as exc:
+        raise SourceError(
+            f"{endpoint.name}: GET {path} failed after {endpoint.retries} retries: "
+            f"{type(exc).__name__}. Check that the source is reachable and the connection's host/port."
+        ) from exc
+    if response.status_code == 401 or response.status_code == 403:
+        raise SourceRejectedError(
+            f"{endpoint.name}: GET {path} was refused ({response.status_code}). "
+            "The bearer token in the Airflow Connection is missing, wrong or expired."
+        )
+    if response.status_code >= 500:
+        raise SourceError(
+            f"{endpoint.name}: GET {path} still answered {response.status_code} after "
+            f"{endpoint.retries} retries; the source is down or overloaded, retry later."
+        )
+    if response.status_code >= 400:
+        raise SourceRejectedError(
+            f"{endpoint.name}: GET {path} answered {response.status_code} "
+            f"(params {params}): {response.text[:300]}"
+        )
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise SourceError(
+            f"{endpoint.name}: GET {path} returned a body that is not valid JSON "
+            f"({len(response.content)} bytes; truncated response?)"
+        ) from exc
+
+
+def _check_unique(seen: set[str], items: list[dict[str, Any]], key: str, where: str) -> None:
+    for item in items:
+        value = item.get(key)
+        if value is None:
+            continue  # a missing key is a data-quality matter: the gate quarantines it
+        if value in seen:
+            raise SourceDataError(f"{where}: record {key}={value!r} delivered twice across pages")
+        seen.add(str(value))
+
+
+def paged(
+    session: requests.Session,
+    endpoint: SourceEndpoint,
+    path: str,
+    params: dict[str, Any],
+    key: str,
+    page_size: int,
+) -> list[dict[str, Any]]:
+    """All items of a page-numbered endpoint; checks the declared total against rows received."""
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    page = 1
+    declared: int | None = None
+    while True:
+        body = get_json(session, endpoint, path, {**params, "page": page, "page_size": page_size})
+        batch = body.get("items")
+        if not isinstance(batch, list):
+            raise SourceDataError(f"{endpoint.name}: GET {path} page {page} has no 'items' list")
+        total = body.get("total")
+        if declared is None:
+            declared = total
+        elif total != declared:
+            raise SourceDataError(
+                f"{endpoint.name}: GET {path} declared total changed between pages ({declared} -> {total})"
+            )
+        _check_unique(seen, batch, key, f"{endpoint.name}: GET {path}")
+        items.extend(batch)
+        if not batch or (len(items) >= declared if declared is not None else len(batch) < page_size):
+            break
+        page += 1
+    if declared is not None and len(items) != declared:
+        raise SourceDataError(
+            f"{endpoint.name}: GET {path} declared {declared} records but delivered {len(items)}"
+        )
+    return items
+
+
+def cursor_paged(
+    session: requests.Session,
+    endpoint: SourceEndpoint,
+    path: str,
+    params: dict[str, Any],
+    key: str,
+    limit: int,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the pages of a cursor-paginated endpoint; checks repeated cursors and the total."""
+    seen_keys: set[str] = set()
+    seen_cursors: set[str] = set()
+    cursor: str | None = None
+    received = 0
+    declared: int | None = None
+    while True:
+        query = {**params, "limit": limit}
+        if cursor is not None:
+            query["cursor"] = cursor
+        body = get_json(session, endpoint, path, query)
+        batch = body.get("items")
+        if not isinstance(batch, list):
+            raise SourceDataError(f"{endpoint.name}: GET {path} has no 'items' list")
+        if declared is None:
+            declared = body.get("total")
+        _check_unique(seen_keys, batch, key, f"{endpoint.name}: GET {path}")
+        received += len(batch)
+        yield batch
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+        if cursor in seen_cursors:
+            raise SourceDataError(f"{endpoint.name}: GET {path} returned a cursor it had already returned")
+        seen_cursors.add(cursor)
+    if declared is not None and received != declared:
+        raise SourceDataError(
+            f"{endpoint.name}: GET {path} declared {declared} records but delivered {received}"
+        )
+
+
+def fetch_commune_reports(endpoint: SourceEndpoint, period: str, page_size: int = 500) -> list[dict[str, Any]]:
+    with make_session(endpoint) as session:
+        return paged(
+            session, endpoint, "/api/v1/commune-reports", {"period": period}, "report_id", page_size
+        )
+
+
+def fetch_procedures(endpoint: SourceEndpoint, page_size: int = 500) -> list[dict[str, Any]]:
+    with make_session(endpoint) as session:
+        return paged(session, endpoint, "/api/v1/procedures", {}, "procedure_code", page_size)
+
+
+def fetch_dossiers(
+    endpoint: SourceEndpoint, updated_from: datetime, updated_to: datetime, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Dossiers with updated_from <= updated_at < updated_to (timezone-aware bounds)."""
+    if updated_from.tzinfo is None or updated_to.tzinfo is None:
+        raise ValueError("dossier window bounds must be timezone-aware")
+    params = {"updated_from": updated_from.isoformat(), "updated_to": updated_to.isoformat()}
+    items: list[dict[str, Any]] = []
+    with make_session(endpoint) as session:
+        for batch in cursor_paged(session, endpoint, "/api/v1/dossiers", params, "dossier_id", limit):
+            items.extend(batch)
+    return items
