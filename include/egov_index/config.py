@@ -31,5 +31,5 @@ class Settings:
             methodology=env.get("EGOV_METHODOLOGY", "mic-six-category"),
             max_quarantine_share=float(env.get("EGOV_MAX_QUARANTINE_SHARE", "0.05")),
             report_page_size=int(env.get("EGOV_REPORT_PAGE_SIZE", "500")),
-            dossier_page_limit=int(env.get("EGOV_DOSSIER_PAGE_LIMIT", "2000")),
+            dossier_page_limit=int(env.get("EGOV_DOSSIER_PAGE_LIMIT", "1000")),
         )
