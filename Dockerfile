@@ -1,0 +1,17 @@
+# egov-index image: the official Airflow 3.3.2 image + our pinned requirements + the domain package.
+# Build: docker compose build   (see README "Deployment with docker-compose")
+FROM apache/airflow:3.3.2-python3.11
+
+USER airflow
+COPY --chown=airflow:root requirements.txt /opt/egov-index/requirements.txt
+RUN pip install --no-cache-dir -r /opt/egov-index/requirements.txt
+
+# The import rule: egov_index lives in include/egov_index; include/ is on PYTHONPATH.
+COPY --chown=airflow:root include/ /opt/airflow/include/
+COPY --chown=airflow:root expectations/ /opt/airflow/expectations/
+COPY --chown=airflow:root dags/ /opt/airflow/dags/
+COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
+ENV PYTHONPATH=/opt/airflow/include \
+    EGOV_EXPECTATIONS_DIR=/opt/airflow/expectations \
+    EGOV_DATA_ROOT=/opt/airflow/data \
+    GX_ANALYTICS_ENABLED=False

@@ -1,0 +1,150 @@
+"""End to end: both DAGs run through Airflow (`airflow dags test`) against the reference server."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+from egov_index import pull
+from egov_index.cli import nightly_logical_date
+from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
+from egov_index.periods import local_day_window
+from egov_index.registry import current_units
+from egov_index.source_server.process import running_server
+from egov_index.store import MANIFEST_FILE, DataStore
+
+pytestmark = pytest.mark.e2e
+
+DAY = "2026-09-30"
+PERIOD = "2026-Q3"
+
+
+@dataclass
+class Run:
+    env: dict[str, str]
+    data: Path
+    home: Path
+    url: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    from datetime import date
+
+    base = tmp_path_factory.mktemp("e2e")
+    home, data = base / "airflow", base / "data"
+    env = airflow_env(home, data)
+    migrate(env)
+    token = secrets.token_urlsafe(24)
+    with running_server(base, token=token, seed=7, dossiers_per_day=3000, defect_rate=0.004) as url:
+        env.update(source_connections(url, token))
+        dags_test(env, "egov_nightly_ingest", nightly_logical_date(date.fromisoformat(DAY)))
+        dags_test(env, "egov_ranking", conf={"period": PERIOD})
+        yield Run(env=env, data=data, home=home, url=url, token=token)
+
+
+def served_keys(run: Run) -> dict[str, list[str]]:
+    """Every record key the server serves for the run's day/period, pulled independently."""
+    from datetime import date
+
+    endpoint = pull.SourceEndpoint("check", run.url, run.token)
+    window = local_day_window(date.fromisoformat(DAY))
+    return {
+        "commune_reports": [r["report_id"] for r in pull.fetch_commune_reports(endpoint, PERIOD)],
+        "dossiers": [d["dossier_id"] for d in pull.fetch_dossiers(endpoint, window.start, window.end)],
+        "procedures": [p["procedure_code"] for p in pull.fetch_procedures(endpoint)],
+    }
+
+
+SNAPSHOT = {
+    "commune_reports": ("snapshots/commune_reports", "report_id"),
+    "dossiers": ("snapshots/dossiers", "dossier_id"),
+    "procedures": ("snapshots/procedures", "procedure_code"),
+}
+
+
+def test_every_served_row_is_in_a_snapshot_or_in_quarantine(run: Run):
+    store = DataStore(run.data)
+    quarantine = store.read("quarantine").to_pandas()
+    for dataset, keys in served_keys(run).items():
+        path, key = SNAPSHOT[dataset]
+        snapshot_keys = store.read(path).column(key).to_pylist()
+        quarantined = quarantine.loc[quarantine["dataset"] == dataset, "record_key"].tolist()
+        assert len(keys) == len(snapshot_keys) + len(quarantined), dataset
+        assert sorted(keys) == sorted(snapshot_keys + quarantined), dataset
+        manifest = next((run.data / path).glob(f"*/{MANIFEST_FILE}"))
+        accounting = json.loads(manifest.read_text())["accounting"]
+        assert accounting["rows_pulled"] == len(keys)
+    # the reference server's deliberate defects were caught, each with a reason
+    assert len(quarantine) > 0
+    assert quarantine["reason"].str.len().min() > 0
+
+
+def test_ranking_covers_every_unit_exactly_once_per_level(run: Run):
+    units = current_units()
+    ranking = DataStore(run.data).read("ranking", ds.field("period") == PERIOD).to_pandas()
+    communes = ranking[ranking["level"] == "commune"]
+    provinces = ranking[ranking["level"] == "province"]
+    assert sorted(communes["unit_code"].astype(str)) == sorted(units.commune_codes())
+    assert sorted(provinces["unit_code"].astype(str)) == sorted(units.province_codes())
+    assert len(provinces) == 34 and len(communes) == 3321
+    assert provinces["overall_rank"].min() == 1
+    for c in ("c1", "c2", "c3", "c4", "c5", "c6", "overall"):
+        assert provinces[f"{c}_index"].between(0, 1).all()
+    assert provinces["overall_index"].nunique() > 10  # the ranking is not uniform
+
+
+def test_outputs_are_readable_by_duckdb(run: Run):
+    con = duckdb.connect()
+    rows = con.execute(
+        f"select level, count(*) from read_parquet('{run.data}/ranking/*/*.parquet', hive_partitioning=true) "
+        f"where period = '{PERIOD}' group by level order by level"
+    ).fetchall()
+    assert rows == [("commune", 3321), ("province", 34)]
+    n = con.execute(
+        f"select count(*) from read_parquet('{run.data}/snapshots/dossiers/*/*.parquet', hive_partitioning=true)"
+    ).fetchone()[0]
+    assert n > 0
+
+
+def test_rerun_of_the_same_day_gives_identical_outputs(run: Run):
+    from datetime import date
+
+    def digests() -> dict[str, str]:
+        return {
+            str(m.relative_to(run.data)): json.loads(m.read_text())["sha256"]
+            for m in sorted(run.data.rglob(MANIFEST_FILE))
+        }
+
+    before = digests()
+    dags_test(run.env, "egov_nightly_ingest", nightly_logical_date(date.fromisoformat(DAY)))
+    dags_test(run.env, "egov_ranking", conf={"period": PERIOD})
+    assert digests() == before
+
+
+def test_token_never_written_to_logs_xcom_or_outputs(run: Run):
+    needle = run.token.encode()
+    for root in (run.home, run.data):
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert needle not in path.read_bytes(), path
+
+
+def test_every_query_of_the_data_dictionary_runs_on_the_outputs(run: Run):
+    import re
+
+    doc = (Path(__file__).parents[1] / "docs" / "data-dictionary.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", doc, flags=re.S)
+    assert len(queries) >= 7
+    con = duckdb.connect()
+    for query in queries:
+        rows = con.execute(query.replace("'data/", f"'{run.data}/")).fetchall()
+        assert rows, query
