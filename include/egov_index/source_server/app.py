@@ -1,0 +1,178 @@
+"""FastAPI app of the reference source server (contract: docs/sources.md)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import Response
+
+from egov_index.source_server.generator import (
+    DEFAULT_DOSSIERS_PER_DAY,
+    DEFAULT_SEED,
+    DossierKey,
+    Record,
+    commune_reports,
+    dossier_page,
+    procedure_catalogue,
+)
+
+DEFAULT_DEFECT_RATE = 0.002
+MAX_WINDOW = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What the server generates and who may read it."""
+
+    token: str = field(repr=False)
+    seed: int = DEFAULT_SEED
+    dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY
+    defect_rate: float = DEFAULT_DEFECT_RATE
+    max_page_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ValueError("a non-empty bearer token is required")
+        if not 0.0 <= self.defect_rate <= 1.0:
+            raise ValueError("defect_rate must be within [0, 1]")
+        if self.dossiers_per_day < 0 or self.max_page_size < 1:
+            raise ValueError("dossiers_per_day must be >= 0 and max_page_size >= 1")
+
+
+class DeterministicJSON(Response):
+    """Compact UTF-8 JSON with keys in insertion order: same content, same bytes."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_cursor(last: Record) -> str:
+    """Opaque cursor: URL-safe base64 of [updated_at, dossier_id] of the last item served."""
+    raw = json.dumps([last["updated_at"], last["dossier_id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> DossierKey:
+    try:
+        updated_at, dossier_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        instant = datetime.fromisoformat(updated_at)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise HTTPException(400, "invalid cursor: pass next_cursor from the previous page unchanged") from exc
+    if instant.tzinfo is None or not isinstance(dossier_id, str):
+        raise HTTPException(400, "invalid cursor: pass next_cursor from the previous page unchanged")
+    return int(instant.timestamp()), dossier_id
+
+
+def _instant(name: str, value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise HTTPException(
+            422,
+            f"{name}={value!r} is not an ISO-8601 timestamp with offset, e.g. 2026-09-30T00:00:00+07:00 "
+            "or 2026-09-29T17:00:00Z (URL-encode '+' as %2B)",
+        )
+    return instant
+
+
+def _page_size(value: int | None, default: int, settings: ServerSettings) -> int:
+    size = min(default, settings.max_page_size) if value is None else value
+    if not 1 <= size <= settings.max_page_size:
+        raise HTTPException(422, f"page size must be between 1 and {settings.max_page_size}, got {size}")
+    return size
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """The server: /health (open) and the bearer-protected /api/v1 endpoints."""
+    expected = settings.token.encode()
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, credentials = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(credentials.strip().encode(), expected):
+            raise HTTPException(
+                401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    @lru_cache(maxsize=16)
+    def reports(period: str) -> tuple[Record, ...]:
+        return tuple(commune_reports(period, settings.seed, settings.defect_rate))
+
+    @lru_cache(maxsize=1)
+    def catalogue() -> tuple[Record, ...]:
+        return tuple(procedure_catalogue(settings.seed))
+
+    app = FastAPI(
+        title="egov-index reference source server",
+        description="Deterministic stand-in for a province's reporting system and public-service portal.",
+        default_response_class=DeterministicJSON,
+    )
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+
+    @app.get("/health")
+    def health() -> DeterministicJSON:
+        return DeterministicJSON({"status": "ok"})
+
+    @api.get("/commune-reports")
+    def get_commune_reports(
+        period: str,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: int | None = None,
+    ) -> DeterministicJSON:
+        size = _page_size(page_size, 500, settings)
+        try:
+            records = reports(period)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        items = list(records[(page - 1) * size : page * size])
+        return DeterministicJSON(
+            {"period": period, "page": page, "page_size": size, "total": len(records), "items": items}
+        )
+
+    @api.get("/procedures")
+    def get_procedures(
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: int | None = None,
+    ) -> DeterministicJSON:
+        size = _page_size(page_size, 500, settings)
+        records = catalogue()
+        items = list(records[(page - 1) * size : page * size])
+        return DeterministicJSON({"page": page, "page_size": size, "total": len(records), "items": items})
+
+    @api.get("/dossiers")
+    def get_dossiers(
+        updated_from: str,
+        updated_to: str,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> DeterministicJSON:
+        start, end = _instant("updated_from", updated_from), _instant("updated_to", updated_to)
+        if end < start:
+            raise HTTPException(422, "updated_to must not be before updated_from")
+        if end - start > MAX_WINDOW:
+            raise HTTPException(422, f"the window may span at most {MAX_WINDOW.days} days")
+        result = dossier_page(
+            start,
+            end,
+            seed=settings.seed,
+            dossiers_per_day=settings.dossiers_per_day,
+            defect_rate=settings.defect_rate,
+            after=None if cursor is None else decode_cursor(cursor),
+            limit=_page_size(limit, settings.max_page_size, settings),
+        )
+        next_cursor = encode_cursor(result.items[-1]) if result.has_more else None
+        return DeterministicJSON({"items": result.items, "next_cursor": next_cursor, "total": result.total})
+
+    app.include_router(api)
+    return app

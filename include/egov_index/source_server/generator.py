@@ -1,0 +1,840 @@
+"""Deterministic synthetic source data: commune reports, dossiers, procedure catalogue.
+
+Every value is a pure function of the seed and an entity key. Random streams come from
+``numpy`` generators seeded with a BLAKE2b hash of ``(seed, stream, key...)``:
+
+* ``("province", province_code)``: the province's latent digital maturity;
+* ``("commune", commune_code)``: the commune's deviation and its sizes (officials,
+  villages, adult residents), stable across periods;
+* ``("report", commune_code, period)``: one quarterly report;
+* ``("dossier-counts", day)`` and ``("dossiers", day)``: the dossiers last updated on one
+  local (Asia/Ho_Chi_Minh) day;
+* ``("catalogue",)``: the procedure catalogue.
+
+Maturity lives on a logit scale: province latent + commune deviation (+ a bonus for
+wards) + a gentle trend per quarter since 2025-Q3, squashed by a sigmoid into [0, 1].
+Indicator shares grow with maturity so the ranking has structure, not uniform noise.
+
+Defects (``defect_rate`` = share of records corrupted, chosen by a per-record uniform
+that is drawn whatever the rate, so the same records are defective on every call and
+raising the rate only adds defects) are listed in ``REPORT_DEFECTS`` and
+``DOSSIER_DEFECTS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarter_of
+from egov_index.registry import current_units
+from egov_index.schemas import (
+    CHANNELS,
+    COMMUNE_REPORT_FIELDS,
+    DOSSIER_FIELDS,
+    DOSSIER_STATUSES,
+    PROCEDURE_FIELDS,
+    SERVICE_LEVELS,
+    field_names,
+)
+
+Record = dict[str, Any]
+DossierKey = tuple[int, str]
+"""Sort key of a dossier: (updated_at as Unix seconds, dossier_id)."""
+
+DEFAULT_SEED = 2026
+DEFAULT_DOSSIERS_PER_DAY = 20_000
+PORTAL_INFO_ITEMS_REQUIRED = 12
+MAX_RECEIVED_LAG_DAYS = 20
+
+REPORT_DEFECTS: tuple[str, ...] = (
+    "numerator_exceeds_denominator",  # e.g. officials_with_computer > officials_total
+    "negative_count",  # one count field negative
+    "unknown_commune",  # commune_code '9xxxx', not in the registry
+)
+DOSSIER_DEFECTS: tuple[str, ...] = (
+    "resolved_before_received",  # status resolved, resolved_at < received_at
+    "unknown_channel",  # channel 'fax'
+    "unknown_procedure",  # procedure_code '9.xxxxxx', not in the catalogue
+    "negative_fee",  # fee_vnd < 0
+)
+REPORT_RATIO_PAIRS: tuple[tuple[str, str], ...] = (
+    ("officials_with_computer", "officials_total"),
+    ("computers_internet", "computers_total"),
+    ("villages_with_broadband", "villages_total"),
+    ("documents_outgoing_signed", "documents_outgoing"),
+    ("officials_using_document_system", "officials_total"),
+    ("officials_with_email", "officials_total"),
+    ("leaders_with_signature_cert", "leaders_total"),
+    ("periodic_reports_online", "periodic_reports_total"),
+    ("portal_info_items_published", "portal_info_items_required"),
+    ("officials_trained_it", "officials_total"),
+    ("community_tech_teams", "villages_total"),
+    ("residents_vneid_level2", "residents_adult"),
+)
+"""(numerator, denominator) pairs of a report: numerator <= denominator in clean data."""
+
+_REPORT_COUNTS = tuple(f.name for f in COMMUNE_REPORT_FIELDS if f.category != "key" and f.type == pa.int64())
+
+# Maturity model (logit scale), calibrated so that in 2026 the best communes reach the
+# seed figures (100 % computers, ~95 % online, ~78 % VNeID) and weak ones are clearly lower.
+_PROVINCE_MEAN = 0.3
+_PROVINCE_SD = 0.7
+_COMMUNE_SD = 0.55
+_WARD_BONUS = 0.5
+_TREND_PER_QUARTER = 0.12
+_BASE_YEAR, _BASE_QUARTER = 2025, 3
+
+_WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 1.0, 1.0, 0.12, 0.04)  # Monday .. Sunday
+_UTC_OFFSET_S, _OFFSET_SUFFIX = 7 * 3600, "+07:00"  # LOCAL_TZ: UTC+7, no DST since 1975
+_DAY_S = 86_400
+_NULL_TS = np.iinfo(np.int64).min
+_FEES = np.array([10_000, 20_000, 30_000, 50_000, 100_000, 200_000, 500_000], dtype=np.int64)
+
+
+# --- random streams -------------------------------------------------------------------
+def _rng(seed: int, *key: object) -> np.random.Generator:
+    """A generator seeded by a stable hash of (seed, key...), independent of call order."""
+    text = "|".join(str(part) for part in (seed, *key))
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return np.random.default_rng(int.from_bytes(digest, "big"))
+
+
+class _Draws:
+    """Rows of uniforms, handed out one per use in a fixed order."""
+
+    def __init__(self, uniforms: np.ndarray) -> None:
+        self._rows: Iterator[np.ndarray] = iter(uniforms)
+
+    def __call__(self) -> np.ndarray:
+        return next(self._rows)
+
+
+def _share(base: np.ndarray, spread: float, u: np.ndarray) -> np.ndarray:
+    return np.clip(base + spread * (2.0 * u - 1.0), 0.0, 1.0)
+
+
+def _portion(total: np.ndarray, share: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """round(total * share) with random rounding, never above total."""
+    return np.minimum(total, np.floor(total * share + u).astype(np.int64))
+
+
+def _iso(epochs: np.ndarray) -> list[str]:
+    """Unix seconds -> ISO-8601 local time with offset, e.g. '2026-09-30T08:15:00+07:00'."""
+    local = (epochs + _UTC_OFFSET_S).astype("datetime64[s]")
+    return [text + _OFFSET_SUFFIX for text in np.datetime_as_string(local).tolist()]
+
+
+def _local_epoch(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=LOCAL_TZ).timestamp())
+
+
+def _rows(names: list[str], columns: dict[str, list[Any]]) -> list[Record]:
+    values = [columns[name] for name in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+# --- units and maturity ---------------------------------------------------------------
+@dataclass(frozen=True)
+class _Communes:
+    codes: np.ndarray
+    names: list[str]
+    province_codes: np.ndarray
+    is_ward: np.ndarray
+    latent: np.ndarray
+    officials: np.ndarray
+    leaders: np.ndarray
+    villages: np.ndarray
+    residents: np.ndarray
+    dossier_share: np.ndarray
+
+
+@lru_cache(maxsize=8)
+def _communes(seed: int) -> _Communes:
+    registry = current_units()
+    frame = registry.communes
+    province_latent = {
+        code: _rng(seed, "province", code).normal(_PROVINCE_MEAN, _PROVINCE_SD)
+        for code in registry.province_codes()
+    }
+    codes = frame["commune_code"].to_numpy(dtype=str)
+    provinces = frame["province_code"].to_numpy(dtype=str)
+    is_ward = (frame["commune_type"] == "Phường").to_numpy()
+    normals = np.empty(len(codes))
+    u = np.empty((4, len(codes)))
+    for i, code in enumerate(codes):
+        g = _rng(seed, "commune", code)
+        normals[i] = g.standard_normal()
+        u[:, i] = g.random(4)
+    latent = np.array([province_latent[p] for p in provinces]) + _COMMUNE_SD * normals + _WARD_BONUS * is_ward
+    officials = np.minimum(40, 15 + np.floor(21 * u[0]).astype(np.int64) + 4 * is_ward)
+    leaders = 2 + np.floor(3 * u[1]).astype(np.int64)
+    villages = 3 + np.floor(28 * u[2] ** 1.4).astype(np.int64)
+    low, high = np.where(is_ward, 6_000.0, 2_000.0), np.where(is_ward, 40_000.0, 20_000.0)
+    residents = np.round(low * (high / low) ** u[3]).astype(np.int64)
+    weight = residents**0.8 * np.where(is_ward, 1.6, 1.0)
+    return _Communes(
+        codes=codes,
+        names=frame["commune_name"].astype(str).tolist(),
+        province_codes=provinces,
+        is_ward=is_ward,
+        latent=latent,
+        officials=officials,
+        leaders=leaders,
+        villages=villages,
+        residents=residents,
+        dossier_share=weight / weight.sum(),
+    )
+
+
+@lru_cache(maxsize=64)
+def _maturity(seed: int, quarter: str) -> np.ndarray:
+    """Digital maturity in [0, 1] of every commune (registry order) in a quarter."""
+    index = (int(quarter[:4]) - _BASE_YEAR) * 4 + int(quarter[-1]) - _BASE_QUARTER
+    return 1.0 / (1.0 + np.exp(-(_communes(seed).latent + _TREND_PER_QUARTER * index)))
+
+
+def prepare(seed: int) -> None:
+    """Load the registry and build the per-seed tables (so the first request is fast)."""
+    _communes(seed)
+    _catalogue(seed)
+
+
+# --- procedure catalogue ----------------------------------------------------------------
+# (field, processing-day options, popularity weight, base names, name variants)
+_PROCEDURE_FIELDS: tuple[tuple[str, tuple[int, ...], float, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "Hộ tịch",
+        (1, 3, 5),
+        5.0,
+        (
+            "Đăng ký khai sinh",
+            "Đăng ký kết hôn",
+            "Đăng ký khai tử",
+            "Đăng ký nhận cha, mẹ, con",
+            "Đăng ký giám hộ",
+            "Đăng ký chấm dứt giám hộ",
+            "Đăng ký thay đổi, cải chính, bổ sung thông tin hộ tịch",
+            "Cấp bản sao trích lục hộ tịch",
+            "Cấp giấy xác nhận tình trạng hôn nhân",
+            "Đăng ký lại khai sinh",
+            "Đăng ký lại kết hôn",
+            "Đăng ký lại khai tử",
+            "Ghi vào sổ hộ tịch việc hộ tịch đã giải quyết ở nước ngoài",
+        ),
+        ("", " có yếu tố nước ngoài", " lưu động", " (liên thông điện tử)"),
+    ),
+    (
+        "Chứng thực",
+        (1, 2),
+        6.0,
+        (
+            "Chứng thực bản sao từ bản chính",
+            "Chứng thực chữ ký trong giấy tờ, văn bản",
+            "Chứng thực chữ ký người dịch",
+            "Chứng thực hợp đồng, giao dịch liên quan đến động sản",
+            "Chứng thực hợp đồng, giao dịch liên quan đến quyền sử dụng đất",
+            "Chứng thực di chúc",
+            "Chứng thực văn bản từ chối nhận di sản",
+            "Chứng thực văn bản thỏa thuận phân chia di sản",
+            "Chứng thực văn bản khai nhận di sản",
+            "Chứng thực việc sửa đổi, bổ sung, hủy bỏ hợp đồng, giao dịch",
+            "Sửa lỗi sai sót trong hợp đồng, giao dịch đã được chứng thực",
+            "Cấp bản sao có chứng thực từ bản chính hợp đồng, giao dịch đã được chứng thực",
+        ),
+        ("", " (người yêu cầu là người nước ngoài)", " ngoài trụ sở"),
+    ),
+    (
+        "Đất đai",
+        (10, 15),
+        2.0,
+        (
+            "Hòa giải tranh chấp đất đai",
+            "Xác nhận nguồn gốc sử dụng đất",
+            "Đăng ký biến động quyền sử dụng đất",
+            "Xác nhận hiện trạng sử dụng đất",
+            "Tiếp nhận hồ sơ cấp giấy chứng nhận quyền sử dụng đất lần đầu",
+            "Xác nhận hợp đồng chuyển nhượng quyền sử dụng đất",
+            "Đăng ký đất đai lần đầu",
+            "Gia hạn sử dụng đất nông nghiệp",
+            "Chuyển mục đích sử dụng đất",
+            "Xác nhận tiếp tục sử dụng đất nông nghiệp",
+        ),
+        ("", " của hộ gia đình, cá nhân", " (liên thông)"),
+    ),
+    (
+        "Xây dựng",
+        (7, 10, 15),
+        1.0,
+        (
+            "Cấp giấy phép xây dựng nhà ở riêng lẻ",
+            "Cấp giấy phép sửa chữa, cải tạo công trình",
+            "Điều chỉnh giấy phép xây dựng",
+            "Gia hạn giấy phép xây dựng",
+            "Cấp lại giấy phép xây dựng",
+            "Cấp giấy phép di dời công trình",
+            "Cấp giấy phép xây dựng có thời hạn",
+        ),
+        ("", " tại đô thị", " tại nông thôn"),
+    ),
+    (
+        "Hộ kinh doanh, hợp tác xã",
+        (3, 5),
+        1.5,
+        (
+            "Đăng ký thành lập hộ kinh doanh",
+            "Đăng ký thay đổi nội dung đăng ký hộ kinh doanh",
+            "Tạm ngừng kinh doanh của hộ kinh doanh",
+            "Chấm dứt hoạt động hộ kinh doanh",
+            "Cấp lại giấy chứng nhận đăng ký hộ kinh doanh",
+            "Đăng ký thành lập hợp tác xã",
+            "Đăng ký thay đổi tên, địa chỉ hợp tác xã",
+        ),
+        ("", " (qua mạng điện tử)"),
+    ),
+    (
+        "Bảo trợ xã hội",
+        (7, 10),
+        1.5,
+        (
+            "Trợ cấp xã hội hằng tháng đối với đối tượng bảo trợ xã hội",
+            "Điều chỉnh, thôi hưởng trợ cấp xã hội hằng tháng",
+            "Hỗ trợ chi phí mai táng",
+            "Xác định, xác định lại mức độ khuyết tật",
+            "Cấp đổi, cấp lại giấy xác nhận khuyết tật",
+            "Trợ giúp xã hội khẩn cấp về hỗ trợ làm nhà ở",
+            "Hỗ trợ kinh phí nhận chăm sóc đối tượng cần bảo vệ khẩn cấp",
+            "Công nhận hộ nghèo, hộ cận nghèo phát sinh trong năm",
+            "Công nhận hộ thoát nghèo, thoát cận nghèo",
+        ),
+        ("", " (thực hiện tại cấp xã)"),
+    ),
+    (
+        "Người có công",
+        (5, 7, 10),
+        0.8,
+        (
+            "Giải quyết chế độ trợ cấp một lần đối với thân nhân liệt sĩ",
+            "Cấp giấy xác nhận thân nhân người có công",
+            "Hưởng trợ cấp khi người có công đang hưởng trợ cấp ưu đãi từ trần",
+            "Hỗ trợ người có công với cách mạng cải thiện nhà ở",
+            "Di chuyển hồ sơ người có công",
+            "Thăm viếng mộ liệt sĩ",
+            "Giải quyết chế độ ưu đãi đối với con đẻ người hoạt động kháng chiến bị nhiễm chất độc hóa học",
+        ),
+        ("", " (liên thông)"),
+    ),
+    (
+        "Giáo dục và Đào tạo",
+        (5, 10),
+        0.6,
+        (
+            "Cho phép trường mẫu giáo hoạt động giáo dục",
+            "Thành lập nhóm trẻ, lớp mẫu giáo độc lập",
+            "Sáp nhập, chia, tách trường mẫu giáo",
+            "Cho phép nhóm trẻ, lớp mẫu giáo độc lập hoạt động trở lại",
+            "Giải thể nhóm trẻ, lớp mẫu giáo độc lập",
+            "Xét, duyệt chính sách hỗ trợ học sinh bán trú",
+            "Chuyển trường đối với học sinh tiểu học",
+            "Xác nhận hoàn thành chương trình xóa mù chữ",
+        ),
+        ("", " tư thục", " dân lập"),
+    ),
+    (
+        "Văn hóa",
+        (5, 7),
+        0.4,
+        (
+            "Công nhận gia đình văn hóa",
+            "Công nhận thôn, tổ dân phố văn hóa",
+            "Đăng ký tổ chức lễ hội",
+            "Thông báo tổ chức lễ hội",
+            "Xét tặng danh hiệu khu dân cư văn hóa",
+            "Đăng ký hoạt động thư viện tư nhân",
+            "Cấp phép tổ chức biểu diễn nghệ thuật",
+        ),
+        ("", " hằng năm"),
+    ),
+    (
+        "Nông nghiệp",
+        (5, 10),
+        0.5,
+        (
+            "Hỗ trợ khôi phục sản xuất vùng bị thiệt hại do thiên tai",
+            "Hỗ trợ khôi phục sản xuất vùng bị thiệt hại do dịch bệnh",
+            "Xác nhận nguồn gốc thủy sản khai thác",
+            "Phê duyệt kế hoạch khuyến nông địa phương",
+            "Hỗ trợ dự án liên kết sản xuất",
+            "Xác nhận bảng kê lâm sản",
+            "Đăng ký kê khai số lượng chăn nuôi",
+        ),
+        ("", " cấp xã"),
+    ),
+    (
+        "Môi trường",
+        (5, 10),
+        0.4,
+        (
+            "Đăng ký môi trường",
+            "Tham vấn báo cáo đánh giá tác động môi trường",
+            "Xác nhận kế hoạch bảo vệ môi trường",
+            "Đăng ký khai thác nước dưới đất",
+            "Xác nhận hoàn thành công trình bảo vệ môi trường",
+            "Tiếp nhận phản ánh về ô nhiễm môi trường",
+        ),
+        ("", " đối với hộ gia đình, cá nhân", " đối với cơ sở sản xuất, kinh doanh"),
+    ),
+    (
+        "Tín ngưỡng, tôn giáo",
+        (7, 15),
+        0.2,
+        (
+            "Đăng ký hoạt động tín ngưỡng",
+            "Đăng ký bổ sung hoạt động tín ngưỡng",
+            "Thông báo danh mục hoạt động tôn giáo",
+            "Đề nghị sinh hoạt tôn giáo tập trung",
+            "Thông báo tổ chức quyên góp",
+            "Đăng ký người đại diện nhóm sinh hoạt tôn giáo tập trung",
+        ),
+        ("", " trên địa bàn một xã"),
+    ),
+    (
+        "Thi đua, khen thưởng",
+        (10, 15),
+        0.3,
+        (
+            "Tặng giấy khen của Chủ tịch Ủy ban nhân dân cấp xã",
+            "Tặng giấy khen về thành tích thi đua theo đợt, chuyên đề",
+            "Tặng danh hiệu Lao động tiên tiến",
+            "Tặng giấy khen cho gia đình",
+            "Tặng giấy khen về thành tích đột xuất",
+        ),
+        ("", " (khen thưởng đối ngoại)"),
+    ),
+    (
+        "Nuôi con nuôi",
+        (10, 15),
+        0.1,
+        (
+            "Đăng ký việc nuôi con nuôi trong nước",
+            "Đăng ký lại việc nuôi con nuôi trong nước",
+            "Giải quyết việc người nước ngoài thường trú ở Việt Nam nhận con nuôi",
+        ),
+        ("", " (cha dượng, mẹ kế nhận con riêng)"),
+    ),
+    (
+        "Phổ biến, giáo dục pháp luật",
+        (5, 7),
+        0.2,
+        (
+            "Công nhận tuyên truyền viên pháp luật",
+            "Thôi làm tuyên truyền viên pháp luật",
+            "Công nhận hòa giải viên",
+            "Thôi làm hòa giải viên",
+            "Thanh toán thù lao cho hòa giải viên",
+            "Bầu tổ trưởng tổ hòa giải",
+            "Công nhận cấp xã đạt chuẩn tiếp cận pháp luật",
+        ),
+        ("",),
+    ),
+    (
+        "Lao động, việc làm",
+        (3, 5),
+        0.5,
+        (
+            "Xác nhận người lao động tự do",
+            "Hỗ trợ người lao động mất việc làm",
+            "Đăng ký hợp đồng lao động cho người giúp việc gia đình",
+            "Xác nhận hộ gia đình làm nông nghiệp có mức sống trung bình",
+            "Xác nhận đối tượng vay vốn giải quyết việc làm",
+        ),
+        ("", " tại nơi cư trú"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    codes: np.ndarray  # sorted
+    names: list[str]
+    fields: list[str]
+    levels: np.ndarray  # index into SERVICE_LEVELS
+    processing_days: np.ndarray
+    fees: np.ndarray
+    popularity: np.ndarray  # sums to 1
+    updated_at: list[str]
+
+
+@lru_cache(maxsize=8)
+def _catalogue(seed: int) -> _Catalogue:
+    g = _rng(seed, "catalogue")
+    entries = [
+        (field, days, weight, base + variant)
+        for field, days, weight, bases, variants in _PROCEDURE_FIELDS
+        for base in bases
+        for variant in variants
+    ]
+    n = len(entries)
+    numbers = g.choice(np.arange(100, 10_000), size=n, replace=False)
+    prefixes = g.integers(1, 3, size=n)
+    codes = np.array([f"{p}.{num:06d}" for p, num in zip(prefixes, numbers, strict=True)])
+    # Exact shares: 50 % full_online, 30 % partial_online, the rest offline; 60 % free.
+    levels = np.full(n, 2)
+    order = g.permutation(n)
+    levels[order[: round(0.5 * n)]] = 0
+    levels[order[round(0.5 * n) : round(0.8 * n)]] = 1
+    fees = g.choice(_FEES, size=n)
+    fees[g.permutation(n)[: round(0.6 * n)]] = 0
+    days = np.array([g.choice(options) for _, options, _, _ in entries], dtype=np.int64)
+    popularity = np.array([weight for _, _, weight, _ in entries]) * np.exp(1.2 * g.standard_normal(n))
+    updated = (
+        _local_epoch(date(2025, 7, 1))
+        + g.integers(0, 180, size=n) * _DAY_S
+        + g.integers(7 * 3600, 17 * 3600, size=n)
+    )
+    sort = np.argsort(codes, kind="stable")
+    return _Catalogue(
+        codes=codes[sort],
+        names=[entries[i][3] for i in sort],
+        fields=[entries[i][0] for i in sort],
+        levels=levels[sort],
+        processing_days=days[sort],
+        fees=fees[sort],
+        popularity=popularity[sort] / popularity.sum(),
+        updated_at=_iso(updated[sort]),
+    )
+
+
+def procedure_catalogue(seed: int = DEFAULT_SEED) -> list[Record]:
+    """The administrative-procedure catalogue (~300 entries), ordered by procedure_code."""
+    cat = _catalogue(seed)
+    columns = {
+        "procedure_code": cat.codes.tolist(),
+        "procedure_name": cat.names,
+        "field": cat.fields,
+        "service_level": [SERVICE_LEVELS[i] for i in cat.levels],
+        "updated_at": cat.updated_at,
+    }
+    return _rows(field_names(PROCEDURE_FIELDS), columns)
+
+
+# --- commune reports --------------------------------------------------------------------
+_REPORT_DRAWS = 48
+
+
+def commune_reports(period: str, seed: int = DEFAULT_SEED, defect_rate: float = 0.0) -> list[Record]:
+    """One quarterly report per commune, ordered by commune_code (before defects)."""
+    quarter = parse_period(period)
+    if not quarter.is_quarter:
+        raise ValueError(f"commune reports are quarterly: expected a period like '2026-Q3', got {period!r}")
+    c = _communes(seed)
+    m = _maturity(seed, period)
+    u = np.stack([_rng(seed, "report", code, period).random(_REPORT_DRAWS) for code in c.codes], axis=1)
+    draw = _Draws(u)
+    defective, defect_kind, defect_pick = draw() < defect_rate, draw(), draw()
+
+    officials, villages, leaders = c.officials, c.villages, c.leaders
+    with_computer = _portion(officials, _share(0.55 + 0.5 * m, 0.08, draw()), draw())
+    computers = with_computer + np.floor(4 * draw()).astype(np.int64)
+    outgoing = np.round(officials * (6 + 14 * draw())).astype(np.int64)
+    periodic = 8 + np.floor(13 * draw()).astype(np.int64)
+    has_page = draw() < 0.55 + 0.45 * m
+    required = np.full(len(m), PORTAL_INFO_ITEMS_REQUIRED, dtype=np.int64)
+    last_month = date(quarter.end.year, quarter.end.month, 15)
+    submitted = (
+        _local_epoch(last_month)
+        + np.floor(11 * draw()).astype(np.int64) * _DAY_S
+        + np.floor(7.5 * 3600 + 9.5 * 3600 * draw()).astype(np.int64)
+    )
+    values: dict[str, np.ndarray] = {
+        "officials_total": officials,
+        "officials_with_computer": with_computer,
+        "computers_total": computers,
+        "computers_internet": _portion(computers, _share(0.5 + 0.47 * m, 0.04, draw()), draw()),
+        "has_lan": draw() < 0.45 + 0.55 * m,
+        "connected_state_network": draw() < 0.25 + 0.75 * m,
+        "villages_total": villages,
+        "villages_with_broadband": _portion(
+            villages, _share(0.25 + 0.5 * m + 0.15 * c.is_ward, 0.08, draw()), draw()
+        ),
+        "video_conference_endpoints": np.minimum(25, np.floor(14 * m**3 * (0.3 + 1.4 * draw()))).astype(
+            np.int64
+        ),
+        "malware_monitoring": draw() < 0.15 + 0.8 * m,
+        "documents_outgoing": outgoing,
+        "documents_outgoing_signed": _portion(outgoing, _share(0.45 + 0.57 * m, 0.05, draw()), draw()),
+        "documents_incoming": np.round(outgoing * (2.5 + 2.5 * draw())).astype(np.int64),
+        "officials_using_document_system": _portion(officials, _share(0.5 + 0.55 * m, 0.08, draw()), draw()),
+        "officials_with_email": _portion(officials, _share(0.4 + 0.55 * m, 0.1, draw()), draw()),
+        "leaders_total": leaders,
+        "leaders_with_signature_cert": _portion(leaders, _share(0.3 + 0.8 * m, 0.15, draw()), draw()),
+        "periodic_reports_total": periodic,
+        "periodic_reports_online": _portion(periodic, _share(0.35 + 0.7 * m, 0.08, draw()), draw()),
+        "portal_has_commune_page": has_page,
+        "portal_info_items_required": required,
+        "portal_info_items_published": has_page
+        * _portion(required, _share(0.3 + 0.7 * m, 0.1, draw()), draw()),
+        "portal_qa_function": has_page & (draw() < 0.2 + 0.75 * m),
+        "portal_articles_published": has_page * np.floor((2 + 40 * m) * (0.5 + draw())).astype(np.int64),
+        "has_it_plan": draw() < 0.55 + 0.45 * m,
+        "has_dt_steering_committee": draw() < 0.7 + 0.3 * m,
+        "has_it_budget": draw() < 0.25 + 0.7 * m,
+        "has_security_regulation": draw() < 0.2 + 0.75 * m,
+        "it_staff_dedicated": np.floor(1.6 * m + 0.8 * draw()).astype(np.int64),
+        "officials_trained_it": _portion(officials, _share(0.15 + 0.75 * m, 0.1, draw()), draw()),
+        "community_tech_teams": _portion(villages, _share(0.2 + 0.85 * m, 0.1, draw()), draw()),
+        "residents_adult": c.residents,
+        "residents_vneid_level2": _portion(c.residents, _share(0.3 + 0.5 * m, 0.06, draw()), draw()),
+    }
+    columns: dict[str, list[Any]] = {name: array.tolist() for name, array in values.items()}
+    columns |= {
+        "report_id": [f"{code}-{period}" for code in c.codes],
+        "period": [period] * len(m),
+        "province_code": c.province_codes.tolist(),
+        "commune_code": c.codes.tolist(),
+        "commune_name": c.names,
+        "submitted_at": _iso(submitted),
+    }
+    records = _rows(field_names(COMMUNE_REPORT_FIELDS), columns)
+    for i in np.flatnonzero(defective):
+        _corrupt_report(records[i], int(defect_kind[i] * len(REPORT_DEFECTS)), float(defect_pick[i]))
+    return records
+
+
+def _corrupt_report(record: Record, kind: int, pick: float) -> None:
+    defect = REPORT_DEFECTS[kind]
+    if defect == "numerator_exceeds_denominator":
+        numerator, denominator = REPORT_RATIO_PAIRS[int(pick * len(REPORT_RATIO_PAIRS))]
+        record[numerator] = record[denominator] + 1 + int(pick * 1000) % 5
+    elif defect == "negative_count":
+        name = _REPORT_COUNTS[int(pick * len(_REPORT_COUNTS))]
+        record[name] = -max(1, record[name])
+    else:  # unknown_commune: real codes are below 40000
+        record["commune_code"] = "9" + record["commune_code"][1:]
+        record["report_id"] = f"{record['commune_code']}-{record['period']}"
+
+
+# --- dossiers -----------------------------------------------------------------------------
+_DOSSIER_DRAWS = 16
+_RECEIVED, _IN_PROGRESS, _RESOLVED, _RETURNED = (
+    DOSSIER_STATUSES.index(s) for s in ("received", "in_progress", "resolved", "returned")
+)
+
+
+@lru_cache(maxsize=4096)
+def _day_counts(day: date, seed: int, dossiers_per_day: int) -> np.ndarray:
+    """Dossiers per commune (registry order) last updated on a local day."""
+    rate = dossiers_per_day * _WEEKDAY_FACTOR[day.weekday()] * _communes(seed).dossier_share
+    return _rng(seed, "dossier-counts", day.isoformat()).poisson(rate)
+
+
+@lru_cache(maxsize=4096)
+def _day_total(day: date, seed: int, dossiers_per_day: int) -> int:
+    return int(_day_counts(day, seed, dossiers_per_day).sum())
+
+
+@dataclass(frozen=True)
+class _DossierDay:
+    """One local day of dossiers as columns, sorted by (updated_at, dossier_id)."""
+
+    updated: np.ndarray
+    ids: np.ndarray
+    commune: np.ndarray  # index into _Communes
+    procedure_codes: np.ndarray
+    channel: np.ndarray  # index into CHANNELS, or len(CHANNELS) for 'fax'
+    status: np.ndarray  # index into DOSSIER_STATUSES
+    received: np.ndarray
+    due: np.ndarray
+    resolved: np.ndarray  # _NULL_TS while open
+    fee: np.ndarray
+    paid_online: np.ndarray
+    digitised: np.ndarray
+
+    def position_after(self, key: DossierKey) -> int:
+        """Index of the first dossier strictly after key."""
+        lo = int(np.searchsorted(self.updated, key[0], side="left"))
+        hi = int(np.searchsorted(self.updated, key[0], side="right"))
+        return lo + int(np.searchsorted(self.ids[lo:hi], key[1], side="right"))
+
+    def records(self, start: int, stop: int, seed: int) -> list[Record]:
+        c = _communes(seed)
+        rows = slice(start, stop)
+        communes = self.commune[rows]
+        resolved = self.resolved[rows]
+        resolved_iso = _iso(np.where(resolved == _NULL_TS, 0, resolved))
+        channels = (*CHANNELS, "fax")
+        columns: dict[str, list[Any]] = {
+            "dossier_id": self.ids[rows].tolist(),
+            "procedure_code": self.procedure_codes[rows].tolist(),
+            "province_code": c.province_codes[communes].tolist(),
+            "commune_code": c.codes[communes].tolist(),
+            "channel": [channels[i] for i in self.channel[rows]],
+            "status": [DOSSIER_STATUSES[i] for i in self.status[rows]],
+            "received_at": _iso(self.received[rows]),
+            "due_at": _iso(self.due[rows]),
+            "resolved_at": [
+                None if t == _NULL_TS else s for t, s in zip(resolved, resolved_iso, strict=True)
+            ],
+            "updated_at": _iso(self.updated[rows]),
+            "fee_vnd": self.fee[rows].tolist(),
+            "paid_online": self.paid_online[rows].tolist(),
+            "digitised": self.digitised[rows].tolist(),
+        }
+        return _rows(field_names(DOSSIER_FIELDS), columns)
+
+
+@lru_cache(maxsize=16)
+def _dossier_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float) -> _DossierDay:
+    counts = _day_counts(day, seed, dossiers_per_day)
+    n = int(counts.sum())
+    c, cat = _communes(seed), _catalogue(seed)
+    g = _rng(seed, "dossiers", day.isoformat())
+    commune = np.repeat(np.arange(len(counts)), counts)
+    seq = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    procedure = g.choice(len(cat.codes), size=n, p=cat.popularity)
+    draw = _Draws(g.random((_DOSSIER_DRAWS, n)))
+    defective, defect_kind, defect_pick = draw() < defect_rate, draw(), draw()
+    m = _maturity(seed, quarter_of(day))[commune]
+    level = cat.levels[procedure]
+    pdays = cat.processing_days[procedure] * _DAY_S
+
+    p_online = np.select([level == 0, level == 1], [0.1 + 0.75 * m, 0.05 + 0.5 * m], 0.0)
+    online = draw() < p_online
+    channel = np.where(online, 0, np.where(draw() < 0.07, 2, 1))
+    u = draw()
+    status = np.select([u < 0.80, u < 0.85, u < 0.95], [_RESOLVED, _RETURNED, _IN_PROGRESS], _RECEIVED)
+    in_hours = draw() < 0.85
+    u = draw()
+    seconds = np.where(in_hours, 7.5 * 3600 + 9.5 * 3600 * u, _DAY_S * u).astype(np.int64)
+    updated = _local_epoch(day) + seconds
+
+    closed = (status == _RESOLVED) | (status == _RETURNED)
+    late = (status == _RESOLVED) & (draw() < np.clip(0.11 - 0.1 * m, 0.0, 1.0))
+    u = draw()
+    within = np.floor((0.02 + 0.98 * u) * pdays).astype(np.int64)
+    overdue = pdays + 3600 + np.floor(u * (4.5 * _DAY_S - 3600)).astype(np.int64)
+    lag = np.where(late, overdue, within)  # received -> resolved
+    hand_over = np.where(draw() < 0.6, 0, np.floor(6 * 3600 * draw())).astype(np.int64)  # resolved -> updated
+    resolved = np.where(closed, updated - hand_over, _NULL_TS)
+    open_lag = np.where(  # received -> updated, for open dossiers
+        status == _IN_PROGRESS,
+        np.floor(u * np.minimum(MAX_RECEIVED_LAG_DAYS * _DAY_S, 1.3 * pdays)),
+        np.floor(u * 3600),
+    ).astype(np.int64)
+    received = np.where(closed, resolved - lag, updated - open_lag)
+
+    fee = cat.fees[procedure]
+    pay = np.where(online, np.clip(0.35 + 0.6 * m, 0.0, 1.0), 0.04)
+    paid_online = (fee > 0) & (draw() < pay)
+    digitised = draw() < np.clip(0.2 + 0.75 * m, 0.0, 1.0)
+
+    procedure_codes = cat.codes[procedure]
+    kind = np.where(defective, np.floor(defect_kind * len(DOSSIER_DEFECTS)), -1)
+    bad = kind == DOSSIER_DEFECTS.index("resolved_before_received")
+    status = np.where(bad, _RESOLVED, status)
+    resolved = np.where(bad, received - 3600 - np.floor(3 * _DAY_S * defect_pick).astype(np.int64), resolved)
+    channel = np.where(kind == DOSSIER_DEFECTS.index("unknown_channel"), len(CHANNELS), channel)
+    bad = kind == DOSSIER_DEFECTS.index("unknown_procedure")
+    procedure_codes[bad] = [f"9.{int(p * 1e6):06d}" for p in defect_pick[bad]]
+    bad = kind == DOSSIER_DEFECTS.index("negative_fee")
+    fee[bad] = -np.maximum(fee[bad], 10_000)
+
+    stamp = day.strftime("%Y%m%d")
+    ids = np.array([f"{code}-{stamp}-{s:05d}" for code, s in zip(c.codes[commune], seq, strict=True)])
+    order = np.lexsort((ids, updated))
+    return _DossierDay(
+        updated=updated[order],
+        ids=ids[order],
+        commune=commune[order],
+        procedure_codes=procedure_codes[order],
+        channel=channel[order],
+        status=status[order],
+        received=received[order],
+        due=(received + pdays)[order],
+        resolved=resolved[order],
+        fee=fee[order],
+        paid_online=paid_online[order],
+        digitised=digitised[order],
+    )
+
+
+@dataclass(frozen=True)
+class DossierPage:
+    items: list[Record]
+    total: int  # dossiers in the whole window
+    has_more: bool  # dossiers of the window remain after the last item
+
+
+def _local_date(epoch: int) -> date:
+    return datetime.fromtimestamp(epoch, LOCAL_TZ).date()
+
+
+def dossier_page(
+    start: datetime,
+    end: datetime,
+    *,
+    seed: int = DEFAULT_SEED,
+    dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
+    defect_rate: float = 0.0,
+    after: DossierKey | None = None,
+    limit: int | None = None,
+) -> DossierPage:
+    """Dossiers with start <= updated_at < end strictly after `after`, in (updated_at, dossier_id) order."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware")
+    if end < start:
+        raise ValueError("window end is before its start")
+    lo, hi = math.ceil(start.timestamp()), math.ceil(end.timestamp())  # whole seconds: t >= lo and t < hi
+    spans: list[tuple[date, int, int]] = []
+    if hi > lo:
+        day, last = _local_date(lo), _local_date(hi - 1)
+        while day <= last:
+            window = local_day_window(day)
+            day_lo, day_hi = int(window.start.timestamp()), int(window.end.timestamp())
+            if lo <= day_lo and day_hi <= hi:
+                spans.append((day, 0, _day_total(day, seed, dossiers_per_day)))
+            else:
+                updated = _dossier_day(day, seed, dossiers_per_day, defect_rate).updated
+                spans.append((day, int(np.searchsorted(updated, lo)), int(np.searchsorted(updated, hi))))
+            day += timedelta(days=1)
+    total = sum(stop - begin for _, begin, stop in spans)
+
+    items: list[Record] = []
+    remaining = total if limit is None else limit
+    cursor_day = None if after is None else _local_date(after[0])
+    for position, (day, begin, stop) in enumerate(spans):
+        if cursor_day is not None and day < cursor_day:
+            continue
+        data = _dossier_day(day, seed, dossiers_per_day, defect_rate) if day == cursor_day else None
+        if data is not None and after is not None:
+            begin = max(begin, data.position_after(after))
+        take = min(max(stop - begin, 0), remaining)
+        if take:
+            data = data if data is not None else _dossier_day(day, seed, dossiers_per_day, defect_rate)
+            items.extend(data.records(begin, begin + take, seed))
+            remaining -= take
+        if remaining == 0:
+            later = stop - begin - take + sum(s - b for _, b, s in spans[position + 1 :])
+            return DossierPage(items=items, total=total, has_more=later > 0)
+    return DossierPage(items=items, total=total, has_more=False)
+
+
+def dossiers_updated_between(
+    start: datetime,
+    end: datetime,
+    seed: int = DEFAULT_SEED,
+    dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
+    defect_rate: float = 0.0,
+) -> list[Record]:
+    """All dossiers with start <= updated_at < end, ordered by (updated_at, dossier_id)."""
+    return dossier_page(
+        start, end, seed=seed, dossiers_per_day=dossiers_per_day, defect_rate=defect_rate
+    ).items
