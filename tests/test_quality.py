@@ -597,3 +597,17 @@ def test_summarize_gives_one_history_row_per_expectation() -> None:
         preserve_index=False,
     )
     assert history.num_rows == len(rows)
+
+
+def test_suite_checks_exactly_the_part_of_whole_pairs_of_the_schema():
+    import json
+
+    from egov_index.schemas import REPORT_PART_OF_WHOLE
+
+    suite = json.loads((SUITE_DIR / "commune_reports.json").read_text())
+    pairs = {
+        (e["kwargs"]["column_B"], e["kwargs"]["column_A"])
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_pair_values_a_to_be_greater_than_b"
+    }
+    assert pairs == set(REPORT_PART_OF_WHOLE)

@@ -20,6 +20,7 @@ from egov_index.schemas import (
     DOSSIER_FIELDS,
     DOSSIER_STATUSES,
     PROCEDURE_FIELDS,
+    REPORT_PART_OF_WHOLE,
     SERVICE_LEVELS,
     field_names,
 )
@@ -96,7 +97,7 @@ def report_defects(record: dict[str, Any], communes: set[str]) -> list[str]:
     found = []
     if any(record[name] is not None and record[name] < 0 for name in COUNT_FIELDS):
         found.append("negative_count")
-    if any(record[num] > record[den] for num, den in generator.REPORT_RATIO_PAIRS):
+    if any(record[num] > record[den] for num, den in REPORT_PART_OF_WHOLE):
         found.append("numerator_exceeds_denominator")
     if record["commune_code"] not in communes:
         found.append("unknown_commune")

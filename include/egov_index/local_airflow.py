@@ -40,6 +40,8 @@ def airflow_env(
             "EGOV_DATA_ROOT": str(data_root),
             "EGOV_EXPECTATIONS_DIR": str(project_root / "expectations"),
             "PYTHONUNBUFFERED": "1",
+            # Airflow's own sub-commands (standalone, task runners) call `airflow` from PATH
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
         }
     )
     return env

@@ -32,6 +32,7 @@ def quality_lines(store: DataStore) -> list[str]:
         lines.append(acc.to_string(index=False))
     if (store.root / VALIDATION_RESULTS).exists():
         results = store.read(VALIDATION_RESULTS).to_pandas()
+        results["unexpected_count"] = results["unexpected_count"].astype("Int64")
         failed = results[~results["success"]]
         if failed.empty:
             lines.append("All expectations passed.")

@@ -128,6 +128,24 @@ PROCEDURE_FIELDS: tuple[Field, ...] = (
 )
 
 
+# (part, whole) pairs of a commune report: the part can never exceed the whole. The GX suite
+# expectations/commune_reports.json checks each pair (a test keeps the two in step); the reference
+# server corrupts one of them for its `numerator_exceeds_denominator` defect.
+REPORT_PART_OF_WHOLE: tuple[tuple[str, str], ...] = (
+    ("officials_with_computer", "officials_total"),
+    ("computers_internet", "computers_total"),
+    ("villages_with_broadband", "villages_total"),
+    ("documents_outgoing_signed", "documents_outgoing"),
+    ("officials_using_document_system", "officials_total"),
+    ("officials_with_email", "officials_total"),
+    ("leaders_with_signature_cert", "leaders_total"),
+    ("periodic_reports_online", "periodic_reports_total"),
+    ("portal_info_items_published", "portal_info_items_required"),
+    ("officials_trained_it", "officials_total"),
+    ("residents_vneid_level2", "residents_adult"),
+)
+
+
 def arrow_schema(fields: tuple[Field, ...]) -> pa.Schema:
     """The explicit Arrow schema of a dataset."""
     return pa.schema([pa.field(f.name, f.type, nullable=f.nullable) for f in fields])

@@ -42,6 +42,7 @@ from egov_index.schemas import (
     DOSSIER_FIELDS,
     DOSSIER_STATUSES,
     PROCEDURE_FIELDS,
+    REPORT_PART_OF_WHOLE,
     SERVICE_LEVELS,
     field_names,
 )
@@ -66,21 +67,6 @@ DOSSIER_DEFECTS: tuple[str, ...] = (
     "unknown_procedure",  # procedure_code '9.xxxxxx', not in the catalogue
     "negative_fee",  # fee_vnd < 0
 )
-REPORT_RATIO_PAIRS: tuple[tuple[str, str], ...] = (
-    ("officials_with_computer", "officials_total"),
-    ("computers_internet", "computers_total"),
-    ("villages_with_broadband", "villages_total"),
-    ("documents_outgoing_signed", "documents_outgoing"),
-    ("officials_using_document_system", "officials_total"),
-    ("officials_with_email", "officials_total"),
-    ("leaders_with_signature_cert", "leaders_total"),
-    ("periodic_reports_online", "periodic_reports_total"),
-    ("portal_info_items_published", "portal_info_items_required"),
-    ("officials_trained_it", "officials_total"),
-    ("community_tech_teams", "villages_total"),
-    ("residents_vneid_level2", "residents_adult"),
-)
-"""(numerator, denominator) pairs of a report: numerator <= denominator in clean data."""
 
 _REPORT_COUNTS = tuple(f.name for f in COMMUNE_REPORT_FIELDS if f.category != "key" and f.type == pa.int64())
 
@@ -612,7 +598,7 @@ def commune_reports(period: str, seed: int = DEFAULT_SEED, defect_rate: float = 
 def _corrupt_report(record: Record, kind: int, pick: float) -> None:
     defect = REPORT_DEFECTS[kind]
     if defect == "numerator_exceeds_denominator":
-        numerator, denominator = REPORT_RATIO_PAIRS[int(pick * len(REPORT_RATIO_PAIRS))]
+        numerator, denominator = REPORT_PART_OF_WHOLE[int(pick * len(REPORT_PART_OF_WHOLE))]
         record[numerator] = record[denominator] + 1 + int(pick * 1000) % 5
     elif defect == "negative_count":
         name = _REPORT_COUNTS[int(pick * len(_REPORT_COUNTS))]
