@@ -21,15 +21,21 @@ class Settings:
     max_quarantine_share: float
     report_page_size: int
     dossier_page_limit: int
+    inbox_dir: Path
+    sql_url: str
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        data_root = Path(env.get("EGOV_DATA_ROOT", PROJECT_ROOT / "data")).resolve()
         return cls(
-            data_root=Path(env.get("EGOV_DATA_ROOT", PROJECT_ROOT / "data")).resolve(),
+            data_root=data_root,
             expectations_dir=Path(env.get("EGOV_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")).resolve(),
             methodology=env.get("EGOV_METHODOLOGY", "mic-six-category"),
             max_quarantine_share=float(env.get("EGOV_MAX_QUARANTINE_SHARE", "0.05")),
             report_page_size=int(env.get("EGOV_REPORT_PAGE_SIZE", "500")),
             dossier_page_limit=int(env.get("EGOV_DOSSIER_PAGE_LIMIT", "1000")),
+            inbox_dir=Path(env.get("EGOV_INBOX_DIR", PROJECT_ROOT / "inbox")).resolve(),
+            # ingest ledger, validation history and the SQL copy of the results (SQLAlchemy URL)
+            sql_url=env.get("EGOV_SQL_URL", f"sqlite:///{data_root / 'egov-index.sqlite'}"),
         )
