@@ -80,7 +80,7 @@ def test_every_served_row_is_in_a_snapshot_or_in_quarantine(run: Run):
         quarantined = quarantine.loc[quarantine["dataset"] == dataset, "record_key"].tolist()
         assert len(keys) == len(snapshot_keys) + len(quarantined), dataset
         assert sorted(keys) == sorted(snapshot_keys + quarantined), dataset
-        manifest = next((run.data / path).glob(f"*/{MANIFEST_FILE}"))
+        manifest = next((run.data / "quarantine" / f"dataset={dataset}").glob(f"*/{MANIFEST_FILE}"))
         accounting = json.loads(manifest.read_text())["accounting"]
         assert accounting["rows_pulled"] == len(keys)
     # the reference server's deliberate defects were caught, each with a reason

@@ -34,6 +34,13 @@ SNAPSHOT_DATASETS: dict[str, str] = {
 }
 QUARANTINE = "quarantine"
 VALIDATION_RESULTS = "quality/validation_results"
+# The column that orders versions of a record: a newer version replaces an older one in its partition.
+# Procedures are a full daily copy (no merge).
+SNAPSHOT_VERSION_COLUMN: dict[str, str | None] = {
+    "commune_reports": "submitted_at",
+    "dossiers": "updated_at",
+    "procedures": None,
+}
 INDICATOR_VALUES = "indicator_values"
 RANKING = "ranking"
 
@@ -75,33 +82,34 @@ def ingest_batch(
     settings: Settings,
     dataset: str,
     records: list[dict[str, Any]],
-    partition: dict[str, str],
+    batch: str,
     parameters: dict[str, Any],
+    pre_rejected: pd.DataFrame | None = None,
 ) -> BatchSummary:
-    """Conform, validate and publish one batch of a source dataset (one snapshot partition)."""
+    """Conform, validate and publish one batch of a source dataset.
+
+    ``batch`` names the batch (the day or the period pulled); ``pre_rejected`` are rows an earlier
+    step (unit resolution) already sent to quarantine, counted as pulled.
+    """
     from egov_index.quality import validate_batch
 
-    label = ",".join(partition.values())
-    conformed = conform(dataset, records, label)
+    conformed = conform(dataset, records, batch)
+    rejected = pd.concat([r for r in (pre_rejected, conformed.rejected) if r is not None], ignore_index=True)
     outcome = validate_batch(
         dataset,
         conformed.frame,
-        partition=label,
+        partition=batch,
         parameters=parameters,
         suite_dir=settings.expectations_dir,
         max_quarantine_share=settings.max_quarantine_share,
-        rows_already_rejected=len(conformed.rejected),
+        rows_already_rejected=len(rejected),
     )
-    quarantine = pd.concat([conformed.rejected, outcome.quarantine], ignore_index=True)
-    key = schemas.RECORD_KEYS[dataset]
-    snapshot = outcome.valid.sort_values(key, kind="stable").reset_index(drop=True)
-    for column, value in partition.items():
-        snapshot[column] = value
+    quarantine = pd.concat([rejected, outcome.quarantine], ignore_index=True)
     summary = BatchSummary(
         dataset=dataset,
-        partition=label,
-        rows_pulled=len(records),
-        rows_snapshot=len(snapshot),
+        partition=batch,
+        rows_pulled=len(records) + (0 if pre_rejected is None else len(pre_rejected)),
+        rows_snapshot=len(outcome.valid),
         rows_quarantined=len(quarantine),
         warnings=[
             f"{r.expectation} on {r.column}: {r.unexpected_count} unexpected"
@@ -112,18 +120,60 @@ def ingest_batch(
     )
     if summary.rows_pulled != summary.rows_snapshot + summary.rows_quarantined:
         raise AccountingError(
-            f"{dataset} ({label}): pulled {summary.rows_pulled} rows but snapshot has "
+            f"{dataset} ({batch}): pulled {summary.rows_pulled} rows but snapshot has "
             f"{summary.rows_snapshot} and quarantine {summary.rows_quarantined}; nothing was published."
         )
+    publish_snapshot(store, dataset, batch, outcome.valid)
     manifest = {"code_version": __version__, "accounting": summary.as_dict()}
-    snapshot_schema = schemas.arrow_schema(schemas.SOURCE_FIELDS[dataset])
-    snapshot_schema = _with_partition_columns(snapshot_schema, partition)
-    publish_quality(store, dataset, label, quarantine.sort_values(["record_key", "expectations"]), outcome)
-    store.publish(SNAPSHOT_DATASETS[dataset], partition, to_table(snapshot, snapshot_schema), manifest)
+    publish_quality(store, dataset, batch, quarantine, outcome, manifest)
     for warning in summary.warnings:
-        log.warning("data-quality warning: %s (%s): %s", dataset, label, warning)
+        log.warning("data-quality warning: %s (%s): %s", dataset, batch, warning)
     log.info("published %s", summary)
     return summary
+
+
+def _partitions(dataset: str, batch: str, valid: pd.DataFrame) -> dict[str, pd.Series]:
+    """Which snapshot partition each valid row belongs to (see SNAPSHOT_PARTITIONING)."""
+    if dataset == "procedures":
+        return {"snapshot_date": pd.Series(batch, index=valid.index)}
+    if dataset == "commune_reports":
+        return {"period": valid["period"].astype(str)}
+    received_local = valid["received_at"].dt.tz_convert(LOCAL_TZ)
+    return {"received_month": received_local.dt.strftime("%Y-%m")}
+
+
+def publish_snapshot(store: DataStore, dataset: str, batch: str, valid: pd.DataFrame) -> list[str]:
+    """Merge the batch's valid rows into their snapshot partitions (latest version per key wins)."""
+    key, version = schemas.RECORD_KEYS[dataset], SNAPSHOT_VERSION_COLUMN[dataset]
+    [(column, values)] = _partitions(dataset, batch, valid).items()
+    schema = _with_partition_columns(schemas.arrow_schema(schemas.SOURCE_FIELDS[dataset]), {column: ""})
+    published = []
+    for value in sorted(values.unique()):
+        rows = valid[values == value].assign(**{column: value})
+        where = {column: value}
+        if version is not None and store.exists(SNAPSHOT_DATASETS[dataset], where):
+            existing = store.read_partition(SNAPSHOT_DATASETS[dataset], where).to_pandas()
+            rows = merge_latest(existing.assign(**{column: value}), rows, key, version)
+        rows = rows.sort_values(key, kind="stable").reset_index(drop=True)
+        store.publish(
+            SNAPSHOT_DATASETS[dataset], where, to_table(rows, schema), {"code_version": __version__}
+        )
+        published.append(value)
+    return published
+
+
+def merge_latest(existing: pd.DataFrame, incoming: pd.DataFrame, key: str, version: str) -> pd.DataFrame:
+    """Union of two versions of a snapshot, keeping the latest ``version`` per ``key`` (incoming wins ties)."""
+    frames = [
+        existing.astype(
+            {c: object for c in existing.columns if isinstance(existing[c].dtype, pd.CategoricalDtype)}
+        ),
+        incoming,
+    ]
+    both = pd.concat(frames, ignore_index=True)
+    both["_order"] = range(len(both))
+    both = both.sort_values([key, version, "_order"], kind="stable")
+    return both.drop_duplicates(key, keep="last").drop(columns="_order")
 
 
 def _with_partition_columns(schema: pa.Schema, partition: dict[str, str]) -> pa.Schema:
@@ -133,15 +183,21 @@ def _with_partition_columns(schema: pa.Schema, partition: dict[str, str]) -> pa.
     return schema
 
 
-def publish_quality(store: DataStore, dataset: str, label: str, quarantine: pd.DataFrame, outcome: Any) -> None:
-    """Publish the batch's quarantine rows and its validation results (replacing a previous run's)."""
+def publish_quality(
+    store: DataStore, dataset: str, batch: str, quarantine: pd.DataFrame, outcome: Any, manifest: dict
+) -> None:
+    """Publish the batch's quarantine rows (with the batch's accounting) and validation results."""
     from egov_index.quality import summarize
 
-    where = {"dataset": dataset, "partition": label}
-    quarantine = quarantine.assign(dataset=dataset, partition=label).reset_index(drop=True)
-    store.publish(QUARANTINE, where, to_table(quarantine, schemas.QUARANTINE_SCHEMA))
+    where = {"dataset": dataset, "partition": batch}
+    quarantine = (
+        quarantine.assign(dataset=dataset, partition=batch)
+        .sort_values(["record_key", "expectations"], kind="stable")
+        .reset_index(drop=True)
+    )
     results = pd.DataFrame(summarize([outcome]), columns=VALIDATION_RESULT_SCHEMA.names)
     store.publish(VALIDATION_RESULTS, where, to_table(results, VALIDATION_RESULT_SCHEMA))
+    store.publish(QUARANTINE, where, to_table(quarantine, schemas.QUARANTINE_SCHEMA), manifest)
 
 
 # --- the nightly ingest's three sources -----------------------------------------------------
@@ -149,8 +205,7 @@ def publish_quality(store: DataStore, dataset: str, label: str, quarantine: pd.D
 
 def ingest_procedures(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
     records = pull.fetch_procedures(endpoint, page_size=settings.report_page_size)
-    partition = {"snapshot_date": day.isoformat()}
-    return ingest_batch(store, settings, "procedures", records, partition, {}).as_dict()
+    return ingest_batch(store, settings, "procedures", records, day.isoformat(), {}).as_dict()
 
 
 def ingest_commune_reports(
@@ -158,10 +213,7 @@ def ingest_commune_reports(
 ) -> dict:
     parse_period(period)
     records = pull.fetch_commune_reports(endpoint, period, page_size=settings.report_page_size)
-    partition = {"period": period}
-    return ingest_batch(
-        store, settings, "commune_reports", records, partition, registry_parameters()
-    ).as_dict()
+    return ingest_batch(store, settings, "commune_reports", records, period, registry_parameters()).as_dict()
 
 
 def ingest_dossiers(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
@@ -172,8 +224,7 @@ def ingest_dossiers(store: DataStore, settings: Settings, endpoint: pull.SourceE
         **registry_parameters(),
         "procedure_codes": catalogue.column("procedure_code").to_pylist(),
     }
-    partition = {"updated_date": day.isoformat()}
-    return ingest_batch(store, settings, "dossiers", records, partition, parameters).as_dict()
+    return ingest_batch(store, settings, "dossiers", records, day.isoformat(), parameters).as_dict()
 
 
 def check_accounting(summaries: list[dict]) -> dict:
@@ -200,19 +251,18 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.
         raise FileNotFoundError(
             f"no commune-report snapshot for {period}: run the nightly ingest for a day in {period} first"
         )
-    dossiers_path = store.root / SNAPSHOT_DATASETS["dossiers"]
-    if dossiers_path.exists():
+    months = sorted({f"{d.year}-{d.month:02d}" for d in pd.date_range(p.start, p.end, freq="MS")})
+    if (store.root / SNAPSHOT_DATASETS["dossiers"]).exists():
         dossiers = store.read(
-            SNAPSHOT_DATASETS["dossiers"], ds.field("updated_date") >= p.start.isoformat()
+            SNAPSHOT_DATASETS["dossiers"], ds.field("received_month").isin(months)
         ).to_pandas()
-        local_day = dossiers["received_at"].dt.tz_convert(LOCAL_TZ).dt.date
-        dossiers = dossiers[(local_day >= p.start) & (local_day <= p.end)]
-        dossiers = dossiers.sort_values(["dossier_id", "updated_at"]).drop_duplicates("dossier_id", keep="last")
     else:
         dossiers = pd.DataFrame(columns=schemas.field_names(schemas.DOSSIER_FIELDS))
     procedures = store.read(SNAPSHOT_DATASETS["procedures"]).to_pandas()
-    latest = procedures["snapshot_date"].astype(str).max()
-    procedures = procedures[procedures["snapshot_date"].astype(str) == latest]
+    dates = procedures["snapshot_date"].astype(str)
+    in_period = dates[dates <= p.end.isoformat()]
+    catalogue_date = in_period.max() if not in_period.empty else dates.max()
+    procedures = procedures[dates == catalogue_date]
     return reports, dossiers.reset_index(drop=True), procedures.reset_index(drop=True)
 
 

@@ -8,19 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from egov_index.pipeline import QUARANTINE, RANKING, SNAPSHOT_DATASETS, VALIDATION_RESULTS
+from egov_index.pipeline import QUARANTINE, RANKING, VALIDATION_RESULTS
 from egov_index.schemas import CATEGORIES, CATEGORY_NAMES
 from egov_index.store import MANIFEST_FILE, DataStore
 
 
 def accounting_rows(store: DataStore) -> pd.DataFrame:
-    """Accounting of every published snapshot partition (from its manifest)."""
+    """Accounting of every ingested batch (from its quarantine partition's manifest)."""
     rows = []
-    for dataset_path in SNAPSHOT_DATASETS.values():
-        for manifest in sorted((store.root / dataset_path).glob(f"*/{MANIFEST_FILE}")):
-            acc = json.loads(manifest.read_text()).get("accounting", {})
-            if acc:
-                rows.append(acc)
+    for manifest in sorted((store.root / QUARANTINE).glob(f"*/*/{MANIFEST_FILE}")):
+        acc = json.loads(manifest.read_text()).get("accounting", {})
+        if acc:
+            rows.append(acc)
     columns = ["dataset", "partition", "rows_pulled", "rows_snapshot", "rows_quarantined"]
     return pd.DataFrame(rows, columns=columns + ["warnings", "extra_columns"])[columns]
 
