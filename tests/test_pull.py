@@ -174,3 +174,37 @@ def test_truncated_json_is_a_clear_error(scripted):
 def test_naive_window_rejected():
     with pytest.raises(ValueError, match="timezone-aware"):
         pull.fetch_dossiers(endpoint("http://127.0.0.1:9"), datetime(2026, 9, 30), datetime(2026, 10, 1))
+
+
+def test_on_page_sees_every_page_as_received(scripted):
+    server = scripted(reports_pages(5, 2))
+    pages: list[tuple[str, dict, int, bytes]] = []
+    pull.fetch_commune_reports(endpoint(server.url), "2026-Q3", page_size=2, on_page=lambda *a: pages.append(a))
+    assert [p[1]["page"] for p in pages] == [1, 2, 3]
+    assert all(p[2] == 200 for p in pages)
+    assert [i["report_id"] for p in pages for i in json.loads(p[3])["items"]] == [f"r{i}" for i in range(5)]
+
+
+def test_response_slower_than_the_read_timeout_is_retried_then_loaded(scripted):
+    import time
+
+    def respond(path, query, n):
+        if n == 1:
+            time.sleep(1.0)  # the simulated slow source; the client gives up after 0.2 s
+        return reports_pages(2, 10)(path, query, n)
+
+    server = scripted(respond)
+    fast = endpoint(server.url, read_timeout_s=0.2, backoff_factor_s=0.01)
+    assert len(pull.fetch_commune_reports(fast, "2026-Q3", page_size=10)) == 2
+    assert len(server.calls) == 2
+
+
+def test_connection_reset_is_retried(scripted):
+    def respond(path, query, n):
+        if n == 1:
+            raise ConnectionResetError  # handler dies: the socket closes without a response
+        return reports_pages(2, 10)(path, query, n)
+
+    server = scripted(respond)
+    items = pull.fetch_commune_reports(endpoint(server.url, backoff_factor_s=0.01), "2026-Q3", page_size=10)
+    assert len(items) == 2

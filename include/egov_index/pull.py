@@ -10,7 +10,7 @@ instead of loading. The bearer token is never put into a message or a log line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,9 @@ from egov_index.errors import SourceDataError, SourceError, SourceRejectedError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+# Called with (path, params, status, body bytes) for every page received as-is (the raw archive).
+PageHook = Callable[[str, dict[str, Any], int, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,13 @@ def make_session(endpoint: SourceEndpoint) -> requests.Session:
     return session
 
 
-def get_json(session: requests.Session, endpoint: SourceEndpoint, path: str, params: dict[str, Any]) -> Any:
+def get_json(
+    session: requests.Session,
+    endpoint: SourceEndpoint,
+    path: str,
+    params: dict[str, Any],
+    on_page: PageHook | None = None,
+) -> Any:
     """GET one page; raise SourceError naming the endpoint and status on failure."""
     url = endpoint.url(path)
     try:
@@ -94,12 +103,15 @@ def get_json(session: requests.Session, endpoint: SourceEndpoint, path: str, par
             f"(params {params}): {response.text[:300]}"
         )
     try:
-        return response.json()
+        body = response.json()
     except ValueError as exc:
         raise SourceError(
             f"{endpoint.name}: GET {path} returned a body that is not valid JSON "
             f"({len(response.content)} bytes; truncated response?)"
         ) from exc
+    if on_page is not None:
+        on_page(path, params, response.status_code, response.content)
+    return body
 
 
 def _check_unique(seen: set[str], items: list[dict[str, Any]], key: str, where: str) -> None:
@@ -119,6 +131,7 @@ def paged(
     params: dict[str, Any],
     key: str,
     page_size: int,
+    on_page: PageHook | None = None,
 ) -> list[dict[str, Any]]:
     """All items of a page-numbered endpoint; checks the declared total against rows received."""
     items: list[dict[str, Any]] = []
@@ -126,7 +139,7 @@ def paged(
     page = 1
     declared: int | None = None
     while True:
-        body = get_json(session, endpoint, path, {**params, "page": page, "page_size": page_size})
+        body = get_json(session, endpoint, path, {**params, "page": page, "page_size": page_size}, on_page)
         batch = body.get("items")
         if not isinstance(batch, list):
             raise SourceDataError(f"{endpoint.name}: GET {path} page {page} has no 'items' list")
@@ -156,6 +169,7 @@ def cursor_paged(
     params: dict[str, Any],
     key: str,
     limit: int,
+    on_page: PageHook | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the pages of a cursor-paginated endpoint; checks repeated cursors and the total."""
     seen_keys: set[str] = set()
@@ -167,7 +181,7 @@ def cursor_paged(
         query = {**params, "limit": limit}
         if cursor is not None:
             query["cursor"] = cursor
-        body = get_json(session, endpoint, path, query)
+        body = get_json(session, endpoint, path, query, on_page)
         batch = body.get("items")
         if not isinstance(batch, list):
             raise SourceDataError(f"{endpoint.name}: GET {path} has no 'items' list")
@@ -188,20 +202,27 @@ def cursor_paged(
         )
 
 
-def fetch_commune_reports(endpoint: SourceEndpoint, period: str, page_size: int = 500) -> list[dict[str, Any]]:
+def fetch_commune_reports(
+    endpoint: SourceEndpoint, period: str, page_size: int = 500, on_page: PageHook | None = None
+) -> list[dict[str, Any]]:
     with make_session(endpoint) as session:
-        return paged(
-            session, endpoint, "/api/v1/commune-reports", {"period": period}, "report_id", page_size
-        )
+        path = "/api/v1/commune-reports"
+        return paged(session, endpoint, path, {"period": period}, "report_id", page_size, on_page)
 
 
-def fetch_procedures(endpoint: SourceEndpoint, page_size: int = 500) -> list[dict[str, Any]]:
+def fetch_procedures(
+    endpoint: SourceEndpoint, page_size: int = 500, on_page: PageHook | None = None
+) -> list[dict[str, Any]]:
     with make_session(endpoint) as session:
-        return paged(session, endpoint, "/api/v1/procedures", {}, "procedure_code", page_size)
+        return paged(session, endpoint, "/api/v1/procedures", {}, "procedure_code", page_size, on_page)
 
 
 def fetch_dossiers(
-    endpoint: SourceEndpoint, updated_from: datetime, updated_to: datetime, limit: int = 1000
+    endpoint: SourceEndpoint,
+    updated_from: datetime,
+    updated_to: datetime,
+    limit: int = 1000,
+    on_page: PageHook | None = None,
 ) -> list[dict[str, Any]]:
     """Dossiers with updated_from <= updated_at < updated_to (timezone-aware bounds)."""
     if updated_from.tzinfo is None or updated_to.tzinfo is None:
@@ -209,6 +230,6 @@ def fetch_dossiers(
     params = {"updated_from": updated_from.isoformat(), "updated_to": updated_to.isoformat()}
     items: list[dict[str, Any]] = []
     with make_session(endpoint) as session:
-        for batch in cursor_paged(session, endpoint, "/api/v1/dossiers", params, "dossier_id", limit):
+        for batch in cursor_paged(session, endpoint, "/api/v1/dossiers", params, "dossier_id", limit, on_page):
             items.extend(batch)
     return items
