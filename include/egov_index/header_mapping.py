@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 # Fields that identify the unit and period in a file, resolved before validation.
-UNIT_FIELDS: tuple[str, ...] = ("commune_name", "district_name", "province_name", "commune_code")
+UNIT_FIELDS: tuple[str, ...] = ("commune_name", "district_name", "province_name", "commune_code", "province_code")
 
 HEADER_LABELS: dict[str, tuple[str, ...]] = {
     # identification
