@@ -49,7 +49,7 @@ def egov_nightly_ingest():
         return {"day": day.isoformat(), "period": quarter_of(day)}
 
     @task
-    def ingest_procedures(window: dict) -> dict:
+    def ingest_procedures(window: dict, **context) -> dict:
         from datetime import date
 
         from egov_index import pipeline
@@ -60,11 +60,11 @@ def egov_nightly_ingest():
         settings = Settings.from_env()
         endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
         return pipeline.ingest_procedures(
-            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"])
+            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"]), context["run_id"]
         )
 
     @task
-    def ingest_dossiers(window: dict, catalogue: dict) -> dict:
+    def ingest_dossiers(window: dict, catalogue: dict, **context) -> dict:
         from datetime import date
 
         from egov_index import pipeline
@@ -75,11 +75,11 @@ def egov_nightly_ingest():
         settings = Settings.from_env()
         endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
         return pipeline.ingest_dossiers(
-            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"])
+            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"]), context["run_id"]
         )
 
     @task
-    def ingest_commune_reports(window: dict) -> dict:
+    def ingest_commune_reports(window: dict, **context) -> dict:
         from egov_index import pipeline
         from egov_index.config import REPORTING_API_CONN_ID, Settings
         from egov_index.runtime import endpoint_from_connection
@@ -88,7 +88,7 @@ def egov_nightly_ingest():
         settings = Settings.from_env()
         endpoint = endpoint_from_connection(REPORTING_API_CONN_ID)
         return pipeline.ingest_commune_reports(
-            DataStore(settings.data_root), settings, endpoint, window["period"]
+            DataStore(settings.data_root), settings, endpoint, window["period"], context["run_id"]
         )
 
     @task(outlets=[SNAPSHOTS])

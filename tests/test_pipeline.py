@@ -45,7 +45,7 @@ def env(tmp_path: Path) -> tuple[DataStore, Settings]:
 
 def ingest(env: tuple[DataStore, Settings], day: str, records: list[dict]) -> pipeline.BatchSummary:
     store, settings = env
-    parameters = {**pipeline.registry_parameters(), "procedure_codes": PROCEDURES}
+    parameters = {"procedure_codes": PROCEDURES}
     return pipeline.ingest_batch(store, settings, "dossiers", records, day, parameters)
 
 

@@ -9,8 +9,10 @@ invariant: rows pulled = rows in snapshot + rows in quarantine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,8 +21,9 @@ import pyarrow.dataset as ds
 
 from egov_index import __version__, pull, schemas
 from egov_index.config import Settings
-from egov_index.conform import conform
+from egov_index.conform import conform, quarantine_rows
 from egov_index.errors import AccountingError
+from egov_index.header_mapping import UNIT_FIELDS
 from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarters_of
 from egov_index.registry import current_units
 from egov_index.store import DataStore, to_table
@@ -70,11 +73,6 @@ class BatchSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def registry_parameters() -> dict[str, Any]:
-    units = current_units()
-    return {"commune_codes": units.commune_codes(), "province_codes": units.province_codes()}
 
 
 def ingest_batch(
@@ -200,31 +198,140 @@ def publish_quality(
     store.publish(QUARANTINE, where, to_table(quarantine, schemas.QUARANTINE_SCHEMA), manifest)
 
 
-# --- the nightly ingest's three sources -----------------------------------------------------
+# --- the nightly ingest's three API sources -------------------------------------------------
+
+SOURCE_OF: dict[str, str] = {
+    "procedures": "service_portal",
+    "dossiers": "service_portal",
+    "commune_reports": "reporting_api",
+}
 
 
-def ingest_procedures(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
-    records = pull.fetch_procedures(endpoint, page_size=settings.report_page_size)
-    return ingest_batch(store, settings, "procedures", records, day.isoformat(), {}).as_dict()
+def batch_parameters(store: DataStore, dataset: str, batch: str) -> dict[str, Any]:
+    """Run-time suite parameters a batch needs beyond the registry (the day's catalogue for dossiers)."""
+    if dataset != "dossiers":
+        return {}
+    catalogue = store.read_partition(SNAPSHOT_DATASETS["procedures"], {"snapshot_date": batch})
+    return {"procedure_codes": catalogue.column("procedure_code").to_pylist()}
+
+
+def prepare_records(
+    dataset: str, records: list[dict[str, Any]], batch: str
+) -> tuple[list[dict], pd.DataFrame]:
+    """Resolve commune reports' units (legacy codes, names) to current ones; unresolvable -> quarantine."""
+    if dataset != "commune_reports":
+        return records, quarantine_rows(dataset, batch, schemas.RECORD_KEYS[dataset], [])
+    from egov_index.unit_resolution import resolve_frame
+
+    resolved, rejected = resolve_frame(records, batch)
+    unit_only = [f for f in UNIT_FIELDS if f not in schemas.field_names(schemas.COMMUNE_REPORT_FIELDS)]
+    resolved = [{k: v for k, v in record.items() if k not in unit_only} for record in resolved]
+    rows = [(record, "unit_resolution", "commune_code", reason) for record, reason in rejected]
+    return resolved, quarantine_rows(dataset, batch, schemas.RECORD_KEYS[dataset], rows)
+
+
+def ingest_from_api(
+    store: DataStore,
+    settings: Settings,
+    dataset: str,
+    batch: str,
+    run_id: str,
+    fetch: Callable[[pull.PageHook], list[dict[str, Any]]],
+    window: tuple[datetime, datetime] | None = None,
+) -> dict:
+    """Pull one batch (every page archived as received), ingest it, and record it in the ledger."""
+    from egov_index.ledger import Ledger
+    from egov_index.raw_archive import RawArchive
+
+    archive = RawArchive(settings.data_root)
+    with Ledger.open(settings.sql_url) as ledger:
+        entry = ledger.start(
+            run_id=run_id,
+            source=SOURCE_OF[dataset],
+            dataset=dataset,
+            partition=batch,
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+        )
+        try:
+            with archive.recorder(dataset, batch, endpoint=SOURCE_OF[dataset], run_id=run_id) as recorder:
+                records = fetch(recorder.on_page)
+            summary = ingest_records(store, settings, dataset, records, batch)
+        except Exception as exc:
+            ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        ledger.finish(
+            entry,
+            "succeeded",
+            rows_pulled=summary.rows_pulled,
+            rows_snapshot=summary.rows_snapshot,
+            rows_quarantined=summary.rows_quarantined,
+            payload_sha256=recorder.batch.payload_sha256 if recorder.batch else None,
+        )
+    return summary.as_dict()
+
+
+def ingest_records(
+    store: DataStore, settings: Settings, dataset: str, records: list[dict[str, Any]], batch: str
+) -> BatchSummary:
+    """The offline part of an ingest (shared by the live pull and the replay)."""
+    prepared, rejected = prepare_records(dataset, records, batch)
+    parameters = batch_parameters(store, dataset, batch)
+    return ingest_batch(store, settings, dataset, prepared, batch, parameters, pre_rejected=rejected)
+
+
+def ingest_procedures(
+    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date, run_id: str = "manual"
+) -> dict:
+    return ingest_from_api(
+        store,
+        settings,
+        "procedures",
+        day.isoformat(),
+        run_id,
+        lambda hook: pull.fetch_procedures(endpoint, page_size=settings.report_page_size, on_page=hook),
+    )
 
 
 def ingest_commune_reports(
-    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, period: str
+    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, period: str, run_id: str = "manual"
 ) -> dict:
     parse_period(period)
-    records = pull.fetch_commune_reports(endpoint, period, page_size=settings.report_page_size)
-    return ingest_batch(store, settings, "commune_reports", records, period, registry_parameters()).as_dict()
+    return ingest_from_api(
+        store,
+        settings,
+        "commune_reports",
+        period,
+        run_id,
+        lambda hook: pull.fetch_commune_reports(
+            endpoint, period, page_size=settings.report_page_size, on_page=hook
+        ),
+    )
 
 
-def ingest_dossiers(store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date) -> dict:
+def ingest_dossiers(
+    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date, run_id: str = "manual"
+) -> dict:
     window = local_day_window(day)
-    records = pull.fetch_dossiers(endpoint, window.start, window.end, limit=settings.dossier_page_limit)
-    catalogue = store.read_partition(SNAPSHOT_DATASETS["procedures"], {"snapshot_date": day.isoformat()})
-    parameters = {
-        **registry_parameters(),
-        "procedure_codes": catalogue.column("procedure_code").to_pylist(),
-    }
-    return ingest_batch(store, settings, "dossiers", records, day.isoformat(), parameters).as_dict()
+    return ingest_from_api(
+        store,
+        settings,
+        "dossiers",
+        day.isoformat(),
+        run_id,
+        lambda hook: pull.fetch_dossiers(
+            endpoint, window.start, window.end, limit=settings.dossier_page_limit, on_page=hook
+        ),
+        window=(window.start, window.end),
+    )
+
+
+def replay(source_root: Path, store: DataStore, settings: Settings, dataset: str, batch: str) -> dict:
+    """Rebuild a batch's snapshot offline from the raw archive under ``source_root``."""
+    from egov_index.raw_archive import RawArchive, iter_records
+
+    records = iter_records(RawArchive(source_root).latest_complete(dataset, batch))
+    return ingest_records(store, settings, dataset, records, batch).as_dict()
 
 
 def check_accounting(summaries: list[dict]) -> dict:
