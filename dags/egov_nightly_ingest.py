@@ -12,8 +12,9 @@ DOC = """
 ### Nightly ingest (egov_nightly_ingest)
 
 **What it does.** Every night at 01:30 (Asia/Ho_Chi_Minh) it pulls, for the previous local day:
-the public-service portal's procedure catalogue and the dossiers updated that day, and the commune
-reports of the current quarter (communes may revise them). Each batch is validated with Great
+the public-service portal's procedure catalogue and the dossiers updated that day, the commune
+reports of the current quarter from the reporting API (communes may revise them), and the Excel/CSV
+report files waiting in the inbox folder (each file once; a changed file is a new version). Each batch is validated with Great
 Expectations (`expectations/*.json`); rows that break a rule go to `quarantine/` with the reason, the
 rest is published as a Parquet snapshot under the data root (`snapshots/...`). The last task checks that
 every row pulled is either in a snapshot or in quarantine, then signals the ranking DAG.
@@ -24,7 +25,10 @@ every row pulled is either in a snapshot or in quarantine, then signals the rank
 - *SourceRejectedError (401/403/4xx)*: the token or URL in the Airflow Connection
   `egov_reporting_api` / `egov_service_portal` is wrong or expired: fix the Connection, clear the task.
 - *SourceError after retries*: the source was down; clear the task when it is back.
-- Rerunning a day replaces exactly that day's partitions (no duplicates).
+- *InboxFilesFailed*: the named files could not be read or were blocked; they are in `inbox/failed/`
+  with the reason beside each. The other files were ingested. Ask the commune to correct and re-send,
+  then clear the task.
+- Rerunning a day gives the same snapshots (latest version per record wins; no duplicates).
 """
 
 
@@ -91,11 +95,20 @@ def egov_nightly_ingest():
             DataStore(settings.data_root), settings, endpoint, window["period"], context["run_id"]
         )
 
+    @task
+    def ingest_inbox_files(**context) -> dict:
+        from egov_index import pipeline
+        from egov_index.config import Settings
+        from egov_index.store import DataStore
+
+        settings = Settings.from_env()
+        return pipeline.ingest_inbox(DataStore(settings.data_root), settings, context["run_id"])
+
     @task(outlets=[SNAPSHOTS])
-    def check_accounting(window: dict, summaries: list[dict], *, outlet_events) -> dict:
+    def check_accounting(window: dict, summaries: list[dict], files: dict, *, outlet_events) -> dict:
         from egov_index.pipeline import check_accounting
 
-        totals = check_accounting(summaries)
+        totals = check_accounting(summaries + files["ingested"])
         outlet_events[SNAPSHOTS].extra = {"day": window["day"], "period": window["period"]}
         return {**window, **totals}
 
@@ -103,7 +116,9 @@ def egov_nightly_ingest():
     catalogue = ingest_procedures(window)
     dossiers = ingest_dossiers(window, catalogue)
     reports = ingest_commune_reports(window)
-    check_accounting(window, [catalogue, dossiers, reports])
+    files = ingest_inbox_files()
+    reports >> files  # never concurrently: both merge into the same commune-report partition
+    check_accounting(window, [catalogue, dossiers, reports], files)
 
 
 egov_nightly_ingest()

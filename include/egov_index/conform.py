@@ -76,7 +76,7 @@ def conform(dataset: str, records: list[dict[str, Any]], partition: str) -> Conf
             f"of {len(records)} records (schema drift at the source). Columns received: "
             f"{sorted(map(str, raw.columns))}. Map the new names in the source adapter, then rerun."
         )
-    extra = tuple(sorted(str(c) for c in raw.columns if c not in names))
+    extra = tuple(sorted(str(c) for c in raw.columns if c not in names and not str(c).startswith("_")))
     out: dict[str, pd.Series] = {}
     bad: dict[int, list[str]] = {}
     for f in fields:

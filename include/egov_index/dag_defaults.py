@@ -21,6 +21,7 @@ FAIL_FAST = ExceptionRetryPolicy(
                 "egov_index.errors.SchemaDriftError",
                 "egov_index.errors.SourceRejectedError",
                 "egov_index.errors.SourceDataError",
+                "egov_index.errors.InboxFilesFailed",
                 "builtins.ValueError",
             ],
             action=RetryAction.FAIL,

@@ -29,3 +29,7 @@ class DataQualityBlocked(Exception):
 
 class AccountingError(RuntimeError):
     """Rows pulled != rows in snapshot + rows in quarantine: something would be lost."""
+
+
+class InboxFilesFailed(RuntimeError):
+    """Some inbox files could not be ingested (moved to inbox/failed/); the others were."""

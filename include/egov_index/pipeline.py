@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 from egov_index import __version__, pull, schemas
 from egov_index.config import Settings
 from egov_index.conform import conform, quarantine_rows
-from egov_index.errors import AccountingError
+from egov_index.errors import AccountingError, InboxFilesFailed
 from egov_index.header_mapping import UNIT_FIELDS
 from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarters_of
 from egov_index.registry import current_units
@@ -37,8 +37,14 @@ SNAPSHOT_DATASETS: dict[str, str] = {
 }
 QUARANTINE = "quarantine"
 VALIDATION_RESULTS = "quality/validation_results"
-# The column that orders versions of a record: a newer version replaces an older one in its partition.
+# Snapshot merge: within a partition one row per merge key, the latest version column winning
+# (one report per commune per period, whichever channel it came through; one row per dossier).
 # Procedures are a full daily copy (no merge).
+SNAPSHOT_MERGE_KEY: dict[str, str] = {
+    "commune_reports": "commune_code",
+    "dossiers": "dossier_id",
+    "procedures": "procedure_code",
+}
 SNAPSHOT_VERSION_COLUMN: dict[str, str | None] = {
     "commune_reports": "submitted_at",
     "dossiers": "updated_at",
@@ -142,7 +148,7 @@ def _partitions(dataset: str, batch: str, valid: pd.DataFrame) -> dict[str, pd.S
 
 def publish_snapshot(store: DataStore, dataset: str, batch: str, valid: pd.DataFrame) -> list[str]:
     """Merge the batch's valid rows into their snapshot partitions (latest version per key wins)."""
-    key, version = schemas.RECORD_KEYS[dataset], SNAPSHOT_VERSION_COLUMN[dataset]
+    key, version = SNAPSHOT_MERGE_KEY[dataset], SNAPSHOT_VERSION_COLUMN[dataset]
     [(column, values)] = _partitions(dataset, batch, valid).items()
     schema = _with_partition_columns(schemas.arrow_schema(schemas.SOURCE_FIELDS[dataset]), {column: ""})
     published = []
@@ -218,16 +224,34 @@ def batch_parameters(store: DataStore, dataset: str, batch: str) -> dict[str, An
 def prepare_records(
     dataset: str, records: list[dict[str, Any]], batch: str
 ) -> tuple[list[dict], pd.DataFrame]:
-    """Resolve commune reports' units (legacy codes, names) to current ones; unresolvable -> quarantine."""
+    """Resolve commune reports' units (legacy codes, names) to current ones; unresolvable -> quarantine.
+
+    A record without a ``report_id`` (a row of a file) gets ``<commune_code>-<period>`` once resolved.
+    """
+    key = schemas.RECORD_KEYS[dataset]
     if dataset != "commune_reports":
-        return records, quarantine_rows(dataset, batch, schemas.RECORD_KEYS[dataset], [])
+        return records, quarantine_rows(dataset, batch, key, [])
     from egov_index.unit_resolution import resolve_frame
 
-    resolved, rejected = resolve_frame(records, batch)
     unit_only = [f for f in UNIT_FIELDS if f not in schemas.field_names(schemas.COMMUNE_REPORT_FIELDS)]
-    resolved = [{k: v for k, v in record.items() if k not in unit_only} for record in resolved]
-    rows = [(record, "unit_resolution", "commune_code", reason) for record, reason in rejected]
-    return resolved, quarantine_rows(dataset, batch, schemas.RECORD_KEYS[dataset], rows)
+    by_period: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_period.setdefault(str(record.get("period") or batch), []).append(record)
+    prepared: list[dict[str, Any]] = []
+    rows: list[tuple[dict[str, Any], str, str, str]] = []
+    for period, group in by_period.items():
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            rows += [(record, "unit_resolution", "period", str(exc)) for record in group]
+            continue
+        resolved, rejected = resolve_frame(group, period)
+        rows += [(record, "unit_resolution", "commune_code", reason) for record, reason in rejected]
+        for record in resolved:
+            clean = {k: v for k, v in record.items() if k not in unit_only}
+            clean.setdefault("report_id", f"{clean['commune_code']}-{period}")
+            prepared.append(clean)
+    return prepared, quarantine_rows(dataset, batch, key, rows)
 
 
 def ingest_from_api(
@@ -324,6 +348,83 @@ def ingest_dossiers(
         ),
         window=(window.start, window.end),
     )
+
+
+def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -> dict:
+    """Ingest the commune-report files waiting in the inbox, each once (see docs/sources.md).
+
+    A re-delivered identical file is a no-op; a changed file is a new version (its rows supersede the
+    old ones through the snapshot merge). A file that cannot be read or is blocked by the data-quality
+    gate moves to ``inbox/failed/`` with the error beside it; the others still go through, then the
+    task fails naming the failed files.
+    """
+    from egov_index.inbox import claim, mark_failed, mark_processed, scan_inbox
+    from egov_index.ledger import Ledger
+    from egov_index.raw_archive import RawArchive
+    from egov_index.report_files import read_report_file
+
+    archive = RawArchive(settings.data_root)
+    outcome: dict[str, list] = {"ingested": [], "duplicates": [], "failed": []}
+    with Ledger.open(settings.sql_url) as ledger:
+        for file in scan_inbox(settings.inbox_dir):
+            batch = f"file-{file.sha256[:12]}"
+            entry = None
+            try:
+                status = claim(file, ledger, archive).status
+                if status == "identical":
+                    entry = ledger.start(
+                        run_id=run_id,
+                        source="inbox",
+                        dataset="commune_reports",
+                        partition=batch,
+                        file_name=file.name,
+                        file_sha256=file.sha256,
+                    )
+                    ledger.finish(entry, "skipped_duplicate")
+                    outcome["duplicates"].append(file.name)
+                    mark_processed(file)
+                    continue
+                entry = ledger.start(
+                    run_id=run_id,
+                    source="inbox",
+                    dataset="commune_reports",
+                    partition=batch,
+                    file_name=file.name,
+                    file_sha256=file.sha256,
+                )
+                parsed = read_report_file(file.path)
+                arrived = file.mtime.isoformat()
+                records = [
+                    {
+                        **record,
+                        "submitted_at": record.get("submitted_at") or arrived,
+                        "_source_ref": f"{file.name}:{ref}",
+                    }
+                    for record, ref in zip(parsed.records, parsed.row_refs, strict=True)
+                ]
+                summary = ingest_records(store, settings, "commune_reports", records, batch)
+                ledger.finish(
+                    entry,
+                    "succeeded",
+                    rows_pulled=summary.rows_pulled,
+                    rows_snapshot=summary.rows_snapshot,
+                    rows_quarantined=summary.rows_quarantined,
+                )
+                ledger.record_file_version(file.key, file.sha256, entry_id=entry)
+                mark_processed(file)
+                outcome["ingested"].append(summary.as_dict())
+            except Exception as exc:  # one bad file must not stop the others; it is failed loudly below
+                if entry is not None:
+                    ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
+                mark_failed(file, exc)
+                outcome["failed"].append(f"{file.name}: {type(exc).__name__}: {exc}")
+    if outcome["failed"]:
+        raise InboxFilesFailed(
+            f"{len(outcome['failed'])} inbox file(s) failed and were moved to {settings.inbox_dir / 'failed'} "
+            "(reason beside each file); the other files were ingested. Correct and re-deliver them, "
+            "then clear this task:\n" + "\n".join(outcome["failed"])
+        )
+    return outcome
 
 
 def replay(source_root: Path, store: DataStore, settings: Settings, dataset: str, batch: str) -> dict:
