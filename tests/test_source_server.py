@@ -1,17 +1,25 @@
-"""The reference source server: auth, paging, cursor, determinism, realism and planted defects."""
+"""The reference source server: auth, paging, cursor, dossier versions, determinism, realism, planted
+defects, legacy-identified reports, report files and faults on request."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+import unicodedata
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
+from egov_index.header_mapping import HEADER_LABELS
 from egov_index.periods import LOCAL_TZ
 from egov_index.registry import current_units
 from egov_index.schemas import (
@@ -25,7 +33,9 @@ from egov_index.schemas import (
     field_names,
 )
 from egov_index.source_server import generator
-from egov_index.source_server.app import ServerSettings, create_app
+from egov_index.source_server.__main__ import main as server_main
+from egov_index.source_server.app import DEFAULT_LEGACY_RATE, ServerSettings, create_app
+from egov_index.source_server.files import FILE_STYLES, encode_cp1258, write_report_files
 from egov_index.source_server.process import running_server
 
 TOKEN = "test-token"
@@ -35,10 +45,16 @@ PER_DAY = 400
 WINDOW = (datetime(2026, 9, 29, 10, tzinfo=LOCAL_TZ), datetime(2026, 10, 1, 15, 30, tzinfo=LOCAL_TZ))
 COUNT_FIELDS = [f.name for f in COMMUNE_REPORT_FIELDS if f.category != "key" and str(f.type) == "int64"]
 BOOL_FIELDS = [f.name for f in COMMUNE_REPORT_FIELDS if str(f.type) == "bool"]
+UNIT_KEYS = ("report_id", "province_code", "commune_code", "commune_name", "district_name", "province_name")
 
 
-def make_client(defect_rate: float = 0.0, **settings: Any) -> TestClient:
-    defaults: dict[str, Any] = {"token": TOKEN, "dossiers_per_day": PER_DAY, "defect_rate": defect_rate}
+def make_client(defect_rate: float = 0.0, legacy_rate: float = 0.0, **settings: Any) -> TestClient:
+    defaults: dict[str, Any] = {
+        "token": TOKEN,
+        "dossiers_per_day": PER_DAY,
+        "defect_rate": defect_rate,
+        "legacy_rate": legacy_rate,
+    }
     return TestClient(create_app(ServerSettings(**(defaults | settings))))
 
 
@@ -255,35 +271,107 @@ def test_window_boundaries_are_half_open(client: TestClient) -> None:
     assert count == 0 and before_first == []
 
 
-def test_adjacent_windows_partition_the_covering_window() -> None:
+def window(a: datetime, b: datetime, **settings: Any) -> list[dict[str, Any]]:
+    return generator.dossiers_updated_between(a, b, seed=2026, dossiers_per_day=PER_DAY, **settings)
+
+
+def day_window(day: date) -> list[dict[str, Any]]:
+    start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+    return window(start, start + timedelta(days=1))
+
+
+def latest(*windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last version of each dossier over consecutive windows, in (updated_at, dossier_id) order."""
+    merged = {record["dossier_id"]: record for records in windows for record in records}
+    return sorted(merged.values(), key=lambda r: (ts(r["updated_at"]), r["dossier_id"]))
+
+
+def test_adjacent_windows_compose_into_the_covering_window() -> None:
     start, end = WINDOW
     cut = datetime(2026, 9, 30, 13, 17, 41, 500_000, tzinfo=LOCAL_TZ)
-
-    def window(a: datetime, b: datetime) -> list[dict[str, Any]]:
-        return generator.dossiers_updated_between(a, b, seed=2026, dossiers_per_day=PER_DAY)
-
     left, right, whole = window(start, cut), window(cut, end), window(start, end)
-    assert left and right
-    assert not {d["dossier_id"] for d in left} & {d["dossier_id"] for d in right}
-    assert left + right == whole
-    # Day by day too: a window covering several days is the union of its days.
+    # A dossier that changed on both sides is in both windows, each time as of its last change there.
+    both = {d["dossier_id"] for d in left} & {d["dossier_id"] for d in right}
+    assert both and len(whole) == len(left) + len(right) - len(both)
+    assert latest(left, right) == whole
+    # Day by day too: a window covering several days holds the latest version over its days.
     midnight = datetime(2026, 9, 30, tzinfo=LOCAL_TZ)
-    assert (
-        window(start, midnight)
-        + window(midnight, midnight + timedelta(days=1))
-        + window(midnight + timedelta(days=1), end)
-        == whole
-    )
+    days = [window(start, midnight), day_window(midnight.date()), window(midnight + timedelta(days=1), end)]
+    assert latest(*days) == whole
+
+
+def test_each_daily_window_shows_a_dossiers_last_change_that_day() -> None:
+    received_day = date(2026, 7, 6)
+    lifecycles = generator.dossier_versions(received_day, dossiers_per_day=PER_DAY)
+    stamp = received_day.strftime("%Y%m%d")
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for k in range(generator.CORRECTION_LAG_DAYS[1] + 1):
+        for record in day_window(received_day + timedelta(days=k)):
+            if record["dossier_id"].split("-")[1] == stamp:
+                seen.setdefault(record["dossier_id"], []).append(record)
+    expected = {
+        dossier_id: list({ts(v["updated_at"]).date(): v for v in versions}.values())
+        for dossier_id, versions in lifecycles.items()
+    }
+    assert seen == expected
+    assert any(len(versions) < len(lifecycles[d]) for d, versions in seen.items())  # same-day changes fold
+
+
+def test_dossier_lifecycles() -> None:
+    lifecycles = generator.dossier_versions(date(2026, 7, 6), dossiers_per_day=PER_DAY)
+    stable = [
+        "dossier_id",
+        "procedure_code",
+        "province_code",
+        "commune_code",
+        "channel",
+        "received_at",
+        "due_at",
+    ]
+    corrections = []
+    for versions in lifecycles.values():
+        statuses = [v["status"] for v in versions]
+        assert statuses[:2] == ["received", "in_progress"] and statuses[2] in ("resolved", "returned")
+        updated = [ts(v["updated_at"]) for v in versions]
+        assert updated == sorted(updated) and len(set(updated)) == len(updated)
+        assert all({v[name] for v in versions} == {versions[0][name]} for name in stable)
+        assert updated[2] - ts(versions[2]["received_at"]) < timedelta(days=21)
+        if len(versions) == 4:  # a late correction of a resolved dossier
+            first, fixed = versions[2], versions[3]
+            assert statuses[3] == "resolved" == statuses[2]
+            assert timedelta(days=20) <= updated[3] - ts(first["resolved_at"]) <= timedelta(days=60)
+            changed = [k for k in ("fee_vnd", "digitised", "resolved_at") if first[k] != fixed[k]]
+            assert len(changed) == 1
+            corrections.append(changed[0])
+        else:
+            assert len(versions) == 3
+    assert set(corrections) == {"fee_vnd", "digitised", "resolved_at"}
+    assert len(corrections) < 0.06 * len(lifecycles)
+
+
+def test_late_corrections_reach_back_to_earlier_months() -> None:
+    items = day_window(date(2026, 9, 15))
+    late = [r for r in items if ts(r["updated_at"]) - ts(r["received_at"]) > timedelta(days=30)]
+    assert late and any(ts(r["received_at"]).month == 7 for r in late)
+    assert all(r["status"] == "resolved" for r in late)
+    assert all(ts(r["updated_at"]) - ts(r["resolved_at"]) >= timedelta(days=20) for r in late)
+
+
+def test_a_quarter_window_holds_the_latest_version_of_its_daily_windows(client: TestClient) -> None:
+    start = date(2026, 7, 1)
+    daily = latest(*(day_window(start + timedelta(days=k)) for k in range(92)))
+    quarter = (datetime(2026, 7, 1, tzinfo=LOCAL_TZ), datetime(2026, 10, 1, tzinfo=LOCAL_TZ))
+    items, total = all_dossiers(client, *quarter, limit=1000)
+    assert total == len(items) == len(daily)
+    assert items == daily
 
 
 def test_weekends_are_quiet() -> None:
-    def day(d: int) -> int:
-        start = datetime(2026, 10, d, tzinfo=LOCAL_TZ)
-        return len(
-            generator.dossiers_updated_between(start, start + timedelta(days=1), dossiers_per_day=PER_DAY)
-        )
+    def received(d: int) -> int:
+        day = date(2026, 10, d)
+        return sum(r["dossier_id"].split("-")[1] == day.strftime("%Y%m%d") for r in day_window(day))
 
-    friday, saturday, sunday = day(2), day(3), day(4)
+    friday, saturday, sunday = received(2), received(3), received(4)
     assert 0.8 * PER_DAY < friday < 1.2 * PER_DAY
     assert saturday < 0.3 * friday and sunday < 0.3 * friday
 
@@ -298,9 +386,12 @@ def test_clean_dossiers_satisfy_the_contract(client: TestClient) -> None:
         assert item["status"] in DOSSIER_STATUSES
         assert communes[item["commune_code"]] == item["province_code"]
         received, due, updated = ts(item["received_at"]), ts(item["due_at"]), ts(item["updated_at"])
-        assert received <= updated <= received + timedelta(days=20)
+        assert received <= updated
+        if updated > received + timedelta(days=30):  # a late correction
+            assert item["status"] == "resolved"
+            assert updated - timedelta(days=60) <= ts(item["resolved_at"]) <= updated - timedelta(days=20)
         assert due > received
-        assert item["dossier_id"].startswith(f"{item['commune_code']}-{updated.strftime('%Y%m%d')}-")
+        assert item["dossier_id"].startswith(f"{item['commune_code']}-{received.strftime('%Y%m%d')}-")
         if item["status"] in ("resolved", "returned"):
             assert received <= ts(item["resolved_at"]) <= updated
         else:
@@ -442,6 +533,275 @@ def test_best_communes_reach_the_seed_figures() -> None:
     assert weak < 0.75
 
 
+# --- legacy-identified reports ------------------------------------------------------------------
+def test_legacy_identified_reports_name_the_commune_the_pre_2025_way() -> None:
+    from vietnamadminunits import convert_address
+    from vietnamadminunits.database import query
+
+    current = generator.commune_reports("2026-Q3", 2026, defect_rate=0.01)
+    legacy = generator.commune_reports("2026-Q3", 2026, defect_rate=0.01, legacy_rate=0.1)
+    changed = [(a, b) for a, b in zip(current, legacy, strict=True) if a != b]
+    assert 0.07 * len(current) < len(changed) < 0.13 * len(current)
+    communes = set(current_units().commune_codes())
+    old = {
+        r["wardCode"]: r for r in query("SELECT ward, district, province, wardCode FROM admin_units_legacy")
+    }
+    names = field_names(COMMUNE_REPORT_FIELDS)
+    forms = set()
+    for before, after in changed:
+        assert not report_defects(before, communes)  # defective reports keep their current identity
+        values = {k: v for k, v in after.items() if k not in UNIT_KEYS}
+        assert values == {k: v for k, v in before.items() if k not in UNIT_KEYS}
+        if after["commune_code"] is not None:  # a legacy code, never a current one
+            forms.add("legacy_code")
+            assert list(after) == names and after["commune_code"] not in communes
+            assert after["report_id"] == f"{after['commune_code']}-2026-Q3"
+            unit = old[after["commune_code"]]
+            address = f"{unit['ward']}, {unit['district']}, {unit['province']}"
+            assert after["commune_name"] == unit["ward"]
+        else:  # names only: legacy commune, district and province, maybe without diacritics
+            forms.add("names" if not after["commune_name"].isascii() else "names_ascii")
+            at = names.index("commune_name") + 1
+            assert list(after) == [*names[:at], "district_name", "province_name", *names[at:]]
+            assert after["report_id"] is None and after["province_code"] is None
+            address = f"{after['commune_name']}, {after['district_name']}, {after['province_name']}"
+        assert convert_address(address).ward_code == before["commune_code"], address
+    assert forms == set(generator.LEGACY_IDENTIFICATIONS)
+    # Deterministic, and a higher rate keeps the lower rate's legacy reports.
+    more = generator.commune_reports("2026-Q3", 2026, defect_rate=0.01, legacy_rate=0.3)
+    assert all(more[current.index(a)] == b for a, b in changed)
+
+
+def test_the_app_serves_legacy_reports_by_default() -> None:
+    assert ServerSettings(token=TOKEN).legacy_rate == DEFAULT_LEGACY_RATE > 0
+    served = all_reports(make_client(legacy_rate=DEFAULT_LEGACY_RATE))
+    assert served == generator.commune_reports("2026-Q3", 2026, legacy_rate=DEFAULT_LEGACY_RATE)
+    assert any(item["commune_code"] is None for item in served)
+
+
+# --- report files ------------------------------------------------------------------------------------
+FILE_COMMUNES = current_units().communes_of("01")["commune_code"].tolist()[:10]
+LABEL_FIELDS = {labels[0]: name for name, labels in HEADER_LABELS.items()}
+
+
+def decode_csv(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1258")
+
+
+def typed(name: str, value: Any) -> Any:
+    """A cell as the API types it."""
+    if value is None or value == "":
+        return None
+    if name == "period":
+        quarter = ("I", "II", "III", "IV").index(value.split()[1].split("/")[0]) + 1
+        return f"{value.split('/')[1]}-Q{quarter}"
+    if name == "submitted_at":
+        moment = value if isinstance(value, datetime) else datetime.strptime(value, "%d/%m/%Y %H:%M:%S")
+        return moment.replace(tzinfo=LOCAL_TZ).isoformat()
+    if name in BOOL_FIELDS:
+        return {"Có": True, "Không": False}[value]
+    if name in COUNT_FIELDS:
+        return int(str(value).replace(".", ""))
+    return unicodedata.normalize("NFC", str(value))
+
+
+def read_back(path: Path) -> list[dict[str, Any]]:
+    """The reports in a file written by write_report_files, typed as the API types them."""
+    if path.suffix == ".csv":
+        text = unicodedata.normalize("NFC", decode_csv(path.read_bytes()))
+        delimiter = ";" if text.splitlines()[0].count(";") > 5 else ","
+        header, *rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+        return [
+            {LABEL_FIELDS[h]: typed(LABEL_FIELDS[h], v) for h, v in zip(header, row, strict=True)}
+            for row in rows
+        ]
+    sheet = openpyxl.load_workbook(path).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0].startswith("ỦY BAN NHÂN DÂN") and "QUÝ III/2026" in rows[3][0]
+    assert any(str(r[0]).startswith("Ghi chú:") for r in rows) and ("Người lập biểu",) == rows[-2][:1]
+    if sheet.title == "Biểu mẫu":  # label | value; the period only in the title
+        form = {LABEL_FIELDS[r[0]]: typed(LABEL_FIELDS[r[0]], r[1]) for r in rows if r[0] in LABEL_FIELDS}
+        return [{"period": "2026-Q3", **form}]
+    top = next(i for i, r in enumerate(rows) if r[0] == "STT")
+    labels = [child or parent for parent, child in zip(rows[top], rows[top + 1], strict=True)]
+    merged = {str(m) for m in sheet.merged_cells.ranges}
+    assert "A6:A7" in merged and any(m.endswith("6") and ":" in m for m in merged)  # two-row header
+    assert rows[top + 2][:3] == ("(1)", "(2)", "(3)")
+    records = []
+    for row in rows[top + 3 :]:
+        if not isinstance(row[0], int):
+            break
+        records.append(
+            {LABEL_FIELDS[lb]: typed(LABEL_FIELDS[lb], v) for lb, v in zip(labels[1:], row[1:], strict=True)}
+        )
+    return records
+
+
+def without_report_id(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "report_id"}
+
+
+def as_reported(record: dict[str, Any]) -> dict[str, Any]:
+    """A row read back; a province table's empty name columns are absent from coded reports."""
+    return {k: v for k, v in record.items() if v is not None or k not in ("district_name", "province_name")}
+
+
+@pytest.mark.parametrize("style", list(FILE_STYLES))
+def test_report_files_hold_the_api_values(tmp_path: Path, style: str) -> None:
+    rates = {"defect_rate": 0.05, "legacy_rate": 0.4}
+    paths = write_report_files(tmp_path, "2026-Q3", 2026, FILE_COMMUNES, [style], **rates)
+    expected = {
+        code: r
+        for code, r in zip(
+            current_units().commune_codes(), generator.commune_reports("2026-Q3", 2026, **rates), strict=True
+        )
+    }
+    wanted = sorted((without_report_id(expected[c]) for c in FILE_COMMUNES), key=json.dumps)
+    assert sorted((as_reported(r) for p in paths for r in read_back(p)), key=json.dumps) == wanted
+    assert {p.parent for p in paths} == {tmp_path} and not list(tmp_path.glob(".*"))
+    if style == "xlsx-province-table":
+        assert [p.name for p in paths] == ["01_tong-hop_2026-Q3.xlsx"]
+    else:
+        assert len(paths) == len(FILE_COMMUNES)
+        stems = {f"{r['province_code']}_{r['commune_code']}_2026-Q3" for r in wanted if r["commune_code"]}
+        assert stems <= {p.stem for p in paths}
+    file_style = FILE_STYLES[style]
+    if file_style.layout != "csv":  # Excel: numbers, some of them as Vietnamese text ('13.417')
+        cells = [
+            v
+            for p in paths
+            for row in openpyxl.load_workbook(p).active.iter_rows(values_only=True)
+            for v in row
+        ]
+        assert any(isinstance(v, str) and re.fullmatch(r"\d{1,3}(\.\d{3})+", v) for v in cells)
+        assert any(type(v) is int and v >= 1000 for v in cells)
+        return
+    data = paths[0].read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") == (file_style.encoding == "utf-8-sig")
+    assert data.startswith(b"\xff\xfe") == (file_style.encoding == "utf-16")
+    text = decode_csv(data)
+    assert unicodedata.is_normalized("NFD", text) == (file_style.normal_form == "NFD")
+    assert len(next(csv.reader(io.StringIO(text), delimiter=file_style.delimiter))) > 30
+    # ';' files write numbers the Vietnamese way (the adult residents are always >= 2,000)
+    assert bool(re.search(r"\d\.\d{3}", text)) == (file_style.delimiter == ";")
+
+
+def test_report_files_mix_styles_and_are_reproducible(tmp_path: Path) -> None:
+    communes = current_units().commune_codes()[::60]
+    first = write_report_files(tmp_path / "a", "2026-Q3", 2026, communes, legacy_rate=0.2)
+    again = write_report_files(tmp_path / "b", "2026-Q3", 2026, communes, legacy_rate=0.2)
+    assert [p.name for p in first] == [p.name for p in again]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, again, strict=True))
+    kinds = Counter(
+        openpyxl.load_workbook(p).active.title if p.suffix == ".xlsx" else p.suffix for p in first
+    )
+    assert set(kinds) == {"Báo cáo", "Biểu mẫu", "Tổng hợp", ".csv"}
+    assert any(not p.name[:2].isdigit() for p in first)  # a names-only report: named by its names
+    assert kinds["Tổng hợp"] > 1  # one table per province
+
+
+def test_cp1258_encoding_round_trips_every_unit_name_and_label() -> None:
+    from vietnamadminunits.database import query
+
+    units = query("SELECT DISTINCT ward, district, province FROM admin_units_legacy WHERE ward IS NOT NULL")
+    texts = [*current_units().communes["commune_name"], *(v for row in units for v in row.values())]
+    texts += [label for labels in HEADER_LABELS.values() for label in labels]
+    for text in texts:
+        assert unicodedata.normalize("NFC", encode_cp1258(text).decode("cp1258")) == text, text
+
+
+def test_write_inbox_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server_main(["write-inbox", "--inbox", str(tmp_path), "--period", "2026-Q3", "--limit", "5",
+                 "--styles", "csv-utf8-comma", "xlsx-form", "--defect-rate", "0"])  # fmt: skip
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 5 and {p.suffix for p in files} <= {".csv", ".xlsx"}
+    assert "5 report files written" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        server_main(["write-inbox", "--inbox", str(tmp_path), "--period", "2026"])
+    with pytest.raises(SystemExit):
+        server_main(["serve", "--token", TOKEN, "--legacy-rate", "2"])
+
+
+# --- faults on request -----------------------------------------------------------------------------
+PROCEDURES = ("/api/v1/procedures", {"page": 2, "page_size": 100})
+
+
+def fault(
+    client: TestClient, spec: str, path: str = PROCEDURES[0], params: dict | None = None, **headers: str
+):
+    params = dict(PROCEDURES[1] if params is None else params)
+    return client.get(path, params=params, headers=AUTH | {"X-Egov-Fault": spec} | headers)
+
+
+def test_fault_429_with_retry_after(client: TestClient) -> None:
+    normal = client.get(PROCEDURES[0], params=PROCEDURES[1], headers=AUTH).content
+    answer = fault(client, "429")
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    assert fault(client, "429").status_code == 429  # without a count: every time
+    assert fault(client, "429:0").headers["Retry-After"] == "0"
+    key = {"X-Egov-Fault-Key": "rate-limit-once"}
+    assert [fault(client, "429:0:1", **key).status_code for _ in range(3)] == [429, 200, 200]
+    assert fault(client, "429:0:1", **key).content == normal
+
+
+def test_fault_5xx_burst_counts_per_key(client: TestClient) -> None:
+    normal = client.get(PROCEDURES[0], params=PROCEDURES[1], headers=AUTH).content
+    statuses = [fault(client, "5xx-burst:3", **{"X-Egov-Fault-Key": "k1"}).status_code for _ in range(4)]
+    assert statuses == [503, 500, 503, 200]
+    assert fault(client, "5xx-burst:3", **{"X-Egov-Fault-Key": "k2"}).status_code == 503  # its own count
+    # Without a key, identical requests (a client's retries) count together; another page counts apart.
+    assert [fault(client, "5xx-burst:1").status_code for _ in range(2)] == [503, 200]
+    assert fault(client, "5xx-burst:1").content == normal
+    other = fault(client, "5xx-burst:1", params={"page": 1, "page_size": 100})
+    assert other.status_code == 503
+
+
+def test_fault_slow_truncate_total_mismatch(client: TestClient) -> None:
+    normal = client.get(PROCEDURES[0], params=PROCEDURES[1], headers=AUTH)
+    assert fault(client, "slow:0.01").content == normal.content
+    cut = fault(client, "truncate")
+    assert (
+        cut.status_code == 200
+        and normal.content.startswith(cut.content)
+        and len(cut.content) < len(normal.content)
+    )
+    with pytest.raises(ValueError):
+        cut.json()
+    mismatch = fault(client, "total-mismatch").json()
+    assert mismatch["total"] == normal.json()["total"] + 1 and mismatch["items"] == normal.json()["items"]
+    # The query parameter works too.
+    by_param = client.get(PROCEDURES[0], params={**PROCEDURES[1], "fault": "total-mismatch"}, headers=AUTH)
+    assert by_param.json() == mismatch
+
+
+def test_fault_repeat_page(client: TestClient) -> None:
+    first = client.get(PROCEDURES[0], params={"page": 1, "page_size": 100}, headers=AUTH).json()
+    repeated = fault(client, "repeat-page").json()
+    assert repeated["page"] == 2 and repeated["items"] == first["items"]
+    params = {"updated_from": WINDOW[0].isoformat(), "updated_to": WINDOW[1].isoformat(), "limit": 50}
+    page = client.get("/api/v1/dossiers", params=params, headers=AUTH).json()
+    again = fault(client, "repeat-page", "/api/v1/dossiers", {**params, "cursor": page["next_cursor"]}).json()
+    assert again["next_cursor"] == page["next_cursor"]
+
+
+def test_fault_reset_and_bad_or_unauthorised_faults(client: TestClient) -> None:
+    with pytest.raises(
+        ConnectionResetError
+    ):  # in-process; over HTTP see test_running_server_serves_over_http
+        fault(client, "reset")
+    answer = fault(client, "teapot")
+    assert answer.status_code == 400 and "5xx-burst:N" in answer.json()["detail"]
+    assert fault(client, "slow:61").status_code == 400
+    unauthorised = client.get(PROCEDURES[0], headers={"X-Egov-Fault": "reset", "Authorization": "Bearer x"})
+    assert unauthorised.status_code == 401  # faults only for callers holding the token
+    assert client.get("/health", headers={"X-Egov-Fault": "reset"}).json() == {"status": "ok"}
+
+
 # --- the real subprocess ------------------------------------------------------------------------
 def test_running_server_serves_over_http(tmp_path: Path) -> None:
     with running_server(tmp_path, token=TOKEN, dossiers_per_day=200) as base_url:
@@ -453,5 +813,10 @@ def test_running_server_serves_over_http(tmp_path: Path) -> None:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
         assert body["total"] == 3321 and len(body["items"]) == 10
+        reset = urllib.request.Request(
+            f"{base_url}/api/v1/procedures", headers=AUTH | {"X-Egov-Fault": "reset"}
+        )
+        with pytest.raises(ConnectionError):  # no response at all: the connection is reset
+            urllib.request.urlopen(reset, timeout=30)
         log = next(tmp_path.glob("*.log")).read_text()
     assert TOKEN not in log

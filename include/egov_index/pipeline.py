@@ -249,7 +249,8 @@ def prepare_records(
         rows += [(record, "unit_resolution", "commune_code", reason) for record, reason in rejected]
         for record in resolved:
             clean = {k: v for k, v in record.items() if k not in unit_only}
-            clean.setdefault("report_id", f"{clean['commune_code']}-{period}")
+            if clean.get("report_id") is None:
+                clean["report_id"] = f"{clean['commune_code']}-{period}"
             prepared.append(clean)
     return prepared, quarantine_rows(dataset, batch, key, rows)
 

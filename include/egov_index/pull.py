@@ -92,7 +92,7 @@ def get_json(
             f"{endpoint.name}: GET {path} was refused ({response.status_code}). "
             "The bearer token in the Airflow Connection is missing, wrong or expired."
         )
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code in RETRY_STATUSES:
         raise SourceError(
             f"{endpoint.name}: GET {path} still answered {response.status_code} after "
             f"{endpoint.retries} retries; the source is down or overloaded, retry later."

@@ -1,4 +1,9 @@
-"""Run the reference source server: ``python -m egov_index.source_server --port 0 --port-file PATH``."""
+"""The reference source server's command line.
+
+``python -m egov_index.source_server [serve] --port 0 --port-file PATH`` runs the server (the
+default command); ``python -m egov_index.source_server write-inbox --inbox DIR --period 2026-Q3``
+writes the period's commune reports as Excel/CSV files into DIR.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import copy
 import logging
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from egov_index.source_server.app import DEFAULT_DEFECT_RATE, ServerSettings, create_app
+from egov_index.source_server.app import DEFAULT_DEFECT_RATE, DEFAULT_LEGACY_RATE, ServerSettings, create_app
 from egov_index.source_server.generator import DEFAULT_DOSSIERS_PER_DAY, DEFAULT_SEED, prepare
 
 TOKEN_ENV = "EGOV_SOURCE_TOKEN"
@@ -21,7 +27,7 @@ log = logging.getLogger("egov_index.source_server")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m egov_index.source_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m egov_index.source_server [serve]", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 = any free port (see --port-file)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
@@ -29,8 +35,48 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--dossiers-per-day", type=int, default=DEFAULT_DOSSIERS_PER_DAY)
     parser.add_argument("--defect-rate", type=float, default=DEFAULT_DEFECT_RATE)
+    parser.add_argument("--legacy-rate", type=float, default=DEFAULT_LEGACY_RATE)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def _inbox_parser() -> argparse.ArgumentParser:
+    from egov_index.source_server.files import FILE_STYLES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m egov_index.source_server write-inbox",
+        description="Write a period's commune reports (the API's, same settings) as Excel/CSV files.",
+    )
+    parser.add_argument("--inbox", type=Path, required=True, help="directory to write into")
+    parser.add_argument("--period", required=True, help="a quarter, e.g. 2026-Q3")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--limit", type=int, help="only the first N communes (registry order)")
+    parser.add_argument("--defect-rate", type=float, default=DEFAULT_DEFECT_RATE)
+    parser.add_argument("--legacy-rate", type=float, default=DEFAULT_LEGACY_RATE)
+    parser.add_argument("--styles", nargs="+", choices=list(FILE_STYLES), default=list(FILE_STYLES))
+    return parser
+
+
+def write_inbox(argv: Sequence[str]) -> None:
+    from egov_index.registry import current_units
+    from egov_index.source_server.files import write_report_files
+
+    parser = _inbox_parser()
+    args = parser.parse_args(argv)
+    communes = current_units().commune_codes()[: args.limit] if args.limit is not None else None
+    try:
+        paths = write_report_files(
+            args.inbox,
+            args.period,
+            args.seed,
+            communes,
+            args.styles,
+            defect_rate=args.defect_rate,
+            legacy_rate=args.legacy_rate,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"{len(paths)} report files written to {args.inbox}")
 
 
 def _log_config() -> dict:
@@ -79,6 +125,14 @@ class _Server(uvicorn.Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["write-inbox"]:
+        write_inbox(argv[1:])
+    else:
+        serve(argv[1:] if argv[:1] == ["serve"] else argv)
+
+
+def serve(argv: Sequence[str]) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     token = args.token or os.environ.get(TOKEN_ENV)
@@ -90,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.seed,
             dossiers_per_day=args.dossiers_per_day,
             defect_rate=args.defect_rate,
+            legacy_rate=args.legacy_rate,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -99,10 +154,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     prepare(settings.seed)
     sock = _bind(args.host, args.port)
     log.info(
-        "seed=%d dossiers_per_day=%d defect_rate=%g",
+        "seed=%d dossiers_per_day=%d defect_rate=%g legacy_rate=%g",
         settings.seed,
         settings.dossiers_per_day,
         settings.defect_rate,
+        settings.legacy_rate,
     )
     _Server(config, sock, args.port_file).run(sockets=[sock])
 

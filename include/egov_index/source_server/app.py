@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -13,7 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import Response
+from starlette.types import ASGIApp
 
+from egov_index.source_server.faults import FaultInjector
 from egov_index.source_server.generator import (
     DEFAULT_DOSSIERS_PER_DAY,
     DEFAULT_SEED,
@@ -25,6 +28,7 @@ from egov_index.source_server.generator import (
 )
 
 DEFAULT_DEFECT_RATE = 0.002
+DEFAULT_LEGACY_RATE = 0.01
 MAX_WINDOW = timedelta(days=366)
 
 
@@ -36,13 +40,14 @@ class ServerSettings:
     seed: int = DEFAULT_SEED
     dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY
     defect_rate: float = DEFAULT_DEFECT_RATE
+    legacy_rate: float = DEFAULT_LEGACY_RATE
     max_page_size: int = 1000
 
     def __post_init__(self) -> None:
         if not self.token:
             raise ValueError("a non-empty bearer token is required")
-        if not 0.0 <= self.defect_rate <= 1.0:
-            raise ValueError("defect_rate must be within [0, 1]")
+        if not 0.0 <= self.defect_rate <= 1.0 or not 0.0 <= self.legacy_rate <= 1.0:
+            raise ValueError("defect_rate and legacy_rate must be within [0, 1]")
         if self.dossiers_per_day < 0 or self.max_page_size < 1:
             raise ValueError("dossiers_per_day must be >= 0 and max_page_size >= 1")
 
@@ -94,26 +99,41 @@ def _page_size(value: int | None, default: int, settings: ServerSettings) -> int
     return size
 
 
+class _SourceApp(FastAPI):
+    """FastAPI with the fault injector outermost, where it gets the server's own ``send``."""
+
+    def __init__(self, authorised: Callable[[str | None], bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._authorised = authorised
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FaultInjector(super().build_middleware_stack(), self._authorised)
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
-    """The server: /health (open) and the bearer-protected /api/v1 endpoints."""
+    """The server: /health (open), the bearer-protected /api/v1 endpoints and faults on request."""
     expected = settings.token.encode()
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+    def authorised(authorization: str | None) -> bool:
         scheme, _, credentials = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(credentials.strip().encode(), expected):
+        return scheme.lower() == "bearer" and secrets.compare_digest(credentials.strip().encode(), expected)
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not authorised(authorization):
             raise HTTPException(
                 401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
 
     @lru_cache(maxsize=16)
     def reports(period: str) -> tuple[Record, ...]:
-        return tuple(commune_reports(period, settings.seed, settings.defect_rate))
+        return tuple(commune_reports(period, settings.seed, settings.defect_rate, settings.legacy_rate))
 
     @lru_cache(maxsize=1)
     def catalogue() -> tuple[Record, ...]:
         return tuple(procedure_catalogue(settings.seed))
 
-    app = FastAPI(
+    app = _SourceApp(
+        authorised,
         title="egov-index reference source server",
         description="Deterministic stand-in for a province's reporting system and public-service portal.",
         default_response_class=DeterministicJSON,

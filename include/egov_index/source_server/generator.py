@@ -7,8 +7,9 @@ Every value is a pure function of the seed and an entity key. Random streams com
 * ``("commune", commune_code)``: the commune's deviation and its sizes (officials,
   villages, adult residents), stable across periods;
 * ``("report", commune_code, period)``: one quarterly report;
-* ``("dossier-counts", day)`` and ``("dossiers", day)``: the dossiers last updated on one
-  local (Asia/Ho_Chi_Minh) day;
+* ``("dossier-counts", day)``, ``("dossiers", day)`` and ``("correction-days", day)``: the
+  dossiers received on one local (Asia/Ho_Chi_Minh) day, with every version of each;
+* ``("legacy", period)``: which reports identify their commune the pre-2025 way;
 * ``("catalogue",)``: the procedure catalogue.
 
 Maturity lives on a logit scale: province latent + commune deviation (+ a bonus for
@@ -23,9 +24,10 @@ raising the rate only adds defects) are listed in ``REPORT_DEFECTS`` and
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarter_of
+from egov_index.periods import LOCAL_TZ, parse_period, quarter_of
 from egov_index.registry import current_units
 from egov_index.schemas import (
     CHANNELS,
@@ -46,6 +48,7 @@ from egov_index.schemas import (
     SERVICE_LEVELS,
     field_names,
 )
+from egov_index.source_server.legacy import legacy_units_by_commune, strip_diacritics
 
 Record = dict[str, Any]
 DossierKey = tuple[int, str]
@@ -56,6 +59,12 @@ DEFAULT_DOSSIERS_PER_DAY = 20_000
 PORTAL_INFO_ITEMS_REQUIRED = 12
 MAX_RECEIVED_LAG_DAYS = 20
 
+# How a legacy-identified report names its commune -> share of those reports.
+LEGACY_IDENTIFICATIONS: dict[str, float] = {
+    "legacy_code": 0.5,  # legacy commune code, its legacy province code and name; report_id from them
+    "names": 0.25,  # no codes, no report_id: legacy commune, district and province names
+    "names_ascii": 0.25,  # the same names without diacritics (with them if they would be ambiguous)
+}
 REPORT_DEFECTS: tuple[str, ...] = (
     "numerator_exceeds_denominator",  # e.g. officials_with_computer > officials_total
     "negative_count",  # one count field negative
@@ -121,6 +130,12 @@ def _iso(epochs: np.ndarray) -> list[str]:
 
 def _local_epoch(day: date) -> int:
     return int(datetime.combine(day, time(0), tzinfo=LOCAL_TZ).timestamp())
+
+
+def _office_hours(epochs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The same local days, at a time within office hours (07:30-17:00) given by u in [0, 1)."""
+    midnight = epochs - (epochs + _UTC_OFFSET_S) % _DAY_S
+    return midnight + np.floor(7.5 * 3600 + 9.5 * 3600 * u).astype(np.int64)
 
 
 def _rows(names: list[str], columns: dict[str, list[Any]]) -> list[Record]:
@@ -516,8 +531,14 @@ def procedure_catalogue(seed: int = DEFAULT_SEED) -> list[Record]:
 _REPORT_DRAWS = 48
 
 
-def commune_reports(period: str, seed: int = DEFAULT_SEED, defect_rate: float = 0.0) -> list[Record]:
-    """One quarterly report per commune, ordered by commune_code (before defects)."""
+def commune_reports(
+    period: str, seed: int = DEFAULT_SEED, defect_rate: float = 0.0, legacy_rate: float = 0.0
+) -> list[Record]:
+    """One quarterly report per commune, in registry order (province_code, commune_code).
+
+    A share ``legacy_rate`` of the clean reports identifies its commune the pre-2025 way
+    (``LEGACY_IDENTIFICATIONS``), see ``_identify_legacy``.
+    """
     quarter = parse_period(period)
     if not quarter.is_quarter:
         raise ValueError(f"commune reports are quarterly: expected a period like '2026-Q3', got {period!r}")
@@ -592,7 +613,47 @@ def commune_reports(period: str, seed: int = DEFAULT_SEED, defect_rate: float = 
     records = _rows(field_names(COMMUNE_REPORT_FIELDS), columns)
     for i in np.flatnonzero(defective):
         _corrupt_report(records[i], int(defect_kind[i] * len(REPORT_DEFECTS)), float(defect_pick[i]))
+    legacy = _rng(seed, "legacy", period).random((3, len(records)))
+    for i in np.flatnonzero((legacy[0] < legacy_rate) & ~defective):
+        bounds = np.cumsum(list(LEGACY_IDENTIFICATIONS.values()))
+        how = list(LEGACY_IDENTIFICATIONS)[int(np.searchsorted(bounds, legacy[1, i], side="right"))]
+        records[i] = _identify_legacy(records[i], how, float(legacy[2, i]))
     return records
+
+
+def _identify_legacy(record: Record, how: str, pick: float) -> Record:
+    """The report as a commune still using pre-2025 units writes it (unchanged if none applies).
+
+    ``pick`` chooses one of the legacy communes merged whole into the current one.
+    """
+    units = legacy_units_by_commune()[record["commune_code"]]
+    if how == "names_ascii":  # only names that stay unambiguous without diacritics
+        unique = tuple(u for u in units if u.unique_without_diacritics)
+        units, how = (unique, how) if unique else (units, "names")
+    if not units:
+        return record
+    unit = units[int(pick * len(units))]
+    if how == "legacy_code":
+        return record | {
+            "report_id": f"{unit.code}-{record['period']}",
+            "province_code": unit.province_code,
+            "commune_code": unit.code,
+            "commune_name": unit.name,
+        }
+    fold = strip_diacritics if how == "names_ascii" else str
+    identified: Record = {}
+    for name, value in record.items():
+        if name in ("report_id", "province_code", "commune_code"):
+            identified[name] = None
+        elif name == "commune_name":
+            identified |= {
+                "commune_name": fold(unit.name),
+                "district_name": fold(unit.district_name),
+                "province_name": fold(unit.province_name),
+            }
+        else:
+            identified[name] = value
+    return identified
 
 
 def _corrupt_report(record: Record, kind: int, pick: float) -> None:
@@ -609,79 +670,107 @@ def _corrupt_report(record: Record, kind: int, pick: float) -> None:
 
 
 # --- dossiers -----------------------------------------------------------------------------
-_DOSSIER_DRAWS = 16
+# A dossier is received on day d0 and then changes: received -> in_progress -> resolved or
+# returned; a few resolved ones get a late correction 42-58 days after d0 (20-60 days after
+# resolution). Each change is a version with its own updated_at; a window serves, per dossier,
+# its last version inside the window. Lifecycles are generated per received day; the versions
+# are indexed per change day.
+_DOSSIER_DRAWS = 23
 _RECEIVED, _IN_PROGRESS, _RESOLVED, _RETURNED = (
     DOSSIER_STATUSES.index(s) for s in ("received", "in_progress", "resolved", "returned")
 )
+DOSSIER_VERSIONS: tuple[str, ...] = ("received", "in_progress", "closed", "corrected")
+_CLOSED, _CORRECTED = DOSSIER_VERSIONS.index("closed"), DOSSIER_VERSIONS.index("corrected")
+RETURNED_SHARE = 0.06
+CORRECTION_RATE = 0.03  # share of resolved dossiers corrected late
+CORRECTION_LAG_DAYS = (42, 58)  # correction day - received day, inclusive range
+_CORRECTION_DAYS_PER_RECEIVED_DAY = 3
+_NEVER = np.iinfo(np.int64).max  # 'no such version' and 'no later version'
 
 
 @lru_cache(maxsize=4096)
 def _day_counts(day: date, seed: int, dossiers_per_day: int) -> np.ndarray:
-    """Dossiers per commune (registry order) last updated on a local day."""
+    """Dossiers per commune (registry order) received on a local day."""
     rate = dossiers_per_day * _WEEKDAY_FACTOR[day.weekday()] * _communes(seed).dossier_share
     return _rng(seed, "dossier-counts", day.isoformat()).poisson(rate)
 
 
 @lru_cache(maxsize=4096)
-def _day_total(day: date, seed: int, dossiers_per_day: int) -> int:
-    return int(_day_counts(day, seed, dossiers_per_day).sum())
+def _correction_days(day: date, seed: int) -> tuple[date, ...]:
+    """The working days on which late corrections of dossiers received on `day` are made."""
+    first, last = CORRECTION_LAG_DAYS
+    candidates = [day + timedelta(days=k) for k in range(first, last + 1)]
+    working = [d for d in candidates if d.weekday() < 5]
+    picked = _rng(seed, "correction-days", day.isoformat()).choice(
+        len(working), size=_CORRECTION_DAYS_PER_RECEIVED_DAY, replace=False
+    )
+    return tuple(working[i] for i in sorted(picked))
+
+
+def _lifetime_days(seed: int) -> int:
+    """Whole days from a dossier's received day to its last change before any correction."""
+    # received_at < d0 + 1 d; resolved_at < received_at + processing days + 4.5 d + 17 h (moved into
+    # office hours); hand-over < 6 h: the closed version's local day is at most d0 + processing days + 6
+    return int(_catalogue(seed).processing_days.max()) + 6
 
 
 @dataclass(frozen=True)
-class _DossierDay:
-    """One local day of dossiers as columns, sorted by (updated_at, dossier_id)."""
+class _Lifecycles:
+    """Every dossier received on one local day, in (commune, seq) order, with all its versions."""
 
-    updated: np.ndarray
-    ids: np.ndarray
+    day: date
     commune: np.ndarray  # index into _Communes
+    seq: np.ndarray
     procedure_codes: np.ndarray
     channel: np.ndarray  # index into CHANNELS, or len(CHANNELS) for 'fax'
-    status: np.ndarray  # index into DOSSIER_STATUSES
+    outcome: np.ndarray  # _RESOLVED or _RETURNED
     received: np.ndarray
     due: np.ndarray
-    resolved: np.ndarray  # _NULL_TS while open
+    resolved: np.ndarray
+    resolved_corrected: np.ndarray
     fee: np.ndarray
+    fee_corrected: np.ndarray
     paid_online: np.ndarray
     digitised: np.ndarray
+    digitised_corrected: np.ndarray
+    changes: np.ndarray  # (n, 4): updated_at of each version of DOSSIER_VERSIONS, _NEVER if none
 
-    def position_after(self, key: DossierKey) -> int:
-        """Index of the first dossier strictly after key."""
-        lo = int(np.searchsorted(self.updated, key[0], side="left"))
-        hi = int(np.searchsorted(self.updated, key[0], side="right"))
-        return lo + int(np.searchsorted(self.ids[lo:hi], key[1], side="right"))
+    def ids(self, rows: np.ndarray, seed: int) -> list[str]:
+        stamp = self.day.strftime("%Y%m%d")
+        codes = _communes(seed).codes[self.commune[rows]]
+        return [f"{code}-{stamp}-{s:05d}" for code, s in zip(codes, self.seq[rows], strict=True)]
 
-    def records(self, start: int, stop: int, seed: int) -> list[Record]:
+    def records(self, rows: np.ndarray, versions: np.ndarray, seed: int) -> list[Record]:
+        """The given versions (index into DOSSIER_VERSIONS) of the given dossiers."""
         c = _communes(seed)
-        rows = slice(start, stop)
         communes = self.commune[rows]
-        resolved = self.resolved[rows]
-        resolved_iso = _iso(np.where(resolved == _NULL_TS, 0, resolved))
+        closed, corrected = versions >= _CLOSED, versions == _CORRECTED
+        status = np.select([versions == 0, versions == 1], [_RECEIVED, _IN_PROGRESS], self.outcome[rows])
+        resolved = _iso(np.where(corrected, self.resolved_corrected[rows], self.resolved[rows]))
         channels = (*CHANNELS, "fax")
         columns: dict[str, list[Any]] = {
-            "dossier_id": self.ids[rows].tolist(),
+            "dossier_id": self.ids(rows, seed),
             "procedure_code": self.procedure_codes[rows].tolist(),
             "province_code": c.province_codes[communes].tolist(),
             "commune_code": c.codes[communes].tolist(),
             "channel": [channels[i] for i in self.channel[rows]],
-            "status": [DOSSIER_STATUSES[i] for i in self.status[rows]],
+            "status": [DOSSIER_STATUSES[i] for i in status],
             "received_at": _iso(self.received[rows]),
             "due_at": _iso(self.due[rows]),
-            "resolved_at": [
-                None if t == _NULL_TS else s for t, s in zip(resolved, resolved_iso, strict=True)
-            ],
-            "updated_at": _iso(self.updated[rows]),
-            "fee_vnd": self.fee[rows].tolist(),
+            "resolved_at": [s if k else None for s, k in zip(resolved, closed.tolist(), strict=True)],
+            "updated_at": _iso(self.changes[rows, versions]),
+            "fee_vnd": np.where(corrected, self.fee_corrected[rows], self.fee[rows]).tolist(),
             "paid_online": self.paid_online[rows].tolist(),
-            "digitised": self.digitised[rows].tolist(),
+            "digitised": np.where(corrected, self.digitised_corrected[rows], self.digitised[rows]).tolist(),
         }
         return _rows(field_names(DOSSIER_FIELDS), columns)
 
 
-@lru_cache(maxsize=16)
-def _dossier_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float) -> _DossierDay:
+@lru_cache(maxsize=40)
+def _lifecycles(day: date, seed: int, dossiers_per_day: int, defect_rate: float) -> _Lifecycles:
     counts = _day_counts(day, seed, dossiers_per_day)
     n = int(counts.sum())
-    c, cat = _communes(seed), _catalogue(seed)
+    cat = _catalogue(seed)
     g = _rng(seed, "dossiers", day.isoformat())
     commune = np.repeat(np.arange(len(counts)), counts)
     seq = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts) + 1
@@ -695,60 +784,162 @@ def _dossier_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float
     p_online = np.select([level == 0, level == 1], [0.1 + 0.75 * m, 0.05 + 0.5 * m], 0.0)
     online = draw() < p_online
     channel = np.where(online, 0, np.where(draw() < 0.07, 2, 1))
-    u = draw()
-    status = np.select([u < 0.80, u < 0.85, u < 0.95], [_RESOLVED, _RETURNED, _IN_PROGRESS], _RECEIVED)
+    outcome = np.where(draw() < RETURNED_SHARE, _RETURNED, _RESOLVED)
     in_hours = draw() < 0.85
     u = draw()
-    seconds = np.where(in_hours, 7.5 * 3600 + 9.5 * 3600 * u, _DAY_S * u).astype(np.int64)
-    updated = _local_epoch(day) + seconds
+    received = _local_epoch(day) + np.where(in_hours, 7.5 * 3600 + 9.5 * 3600 * u, _DAY_S * u).astype(
+        np.int64
+    )
 
-    closed = (status == _RESOLVED) | (status == _RETURNED)
-    late = (status == _RESOLVED) & (draw() < np.clip(0.11 - 0.1 * m, 0.0, 1.0))
+    late = (outcome == _RESOLVED) & (draw() < np.clip(0.11 - 0.1 * m, 0.0, 1.0))
     u = draw()
     within = np.floor((0.02 + 0.98 * u) * pdays).astype(np.int64)
     overdue = pdays + 3600 + np.floor(u * (4.5 * _DAY_S - 3600)).astype(np.int64)
-    lag = np.where(late, overdue, within)  # received -> resolved
+    due = received + pdays
+    resolved = _office_hours(received + np.where(late, overdue, within), draw())
+    resolved = np.where(late, np.maximum(resolved, due + 3600), np.minimum(resolved, due))
+    resolved = np.maximum(resolved, received + 60)
+    span = resolved - received
+    progress = _office_hours(received + np.floor((0.05 + 0.3 * draw()) * span).astype(np.int64), draw())
+    progress = np.clip(progress, received + 1, resolved - 1)
     hand_over = np.where(draw() < 0.6, 0, np.floor(6 * 3600 * draw())).astype(np.int64)  # resolved -> updated
-    resolved = np.where(closed, updated - hand_over, _NULL_TS)
-    open_lag = np.where(  # received -> updated, for open dossiers
-        status == _IN_PROGRESS,
-        np.floor(u * np.minimum(MAX_RECEIVED_LAG_DAYS * _DAY_S, 1.3 * pdays)),
-        np.floor(u * 3600),
-    ).astype(np.int64)
-    received = np.where(closed, resolved - lag, updated - open_lag)
+    closed_at = resolved + hand_over
 
     fee = cat.fees[procedure]
     pay = np.where(online, np.clip(0.35 + 0.6 * m, 0.0, 1.0), 0.04)
     paid_online = (fee > 0) & (draw() < pay)
     digitised = draw() < np.clip(0.2 + 0.75 * m, 0.0, 1.0)
 
+    # Late corrections: the fee, the digitisation flag or resolved_at (moved earlier, never
+    # before received_at), on one of the received day's correction days.
+    corrected = (outcome == _RESOLVED) & (draw() < CORRECTION_RATE)
+    correction_days = np.array([_local_epoch(d) for d in _correction_days(day, seed)], dtype=np.int64)
+    which = np.floor(draw() * len(correction_days)).astype(np.int64)
+    correction_at = correction_days[which] + np.floor(7.5 * 3600 + 9.5 * 3600 * draw()).astype(np.int64)
+    u, pick = draw(), draw()
+    fix_fee = corrected & (fee > 0) & (u < 1 / 3)
+    fix_digitised = corrected & ~fix_fee & ~digitised & (u < 2 / 3)
+    fix_resolved = corrected & ~fix_fee & ~fix_digitised
+    other_fee = _FEES[
+        (np.searchsorted(_FEES, fee) + 1 + np.floor(pick * (len(_FEES) - 1)).astype(np.int64)) % len(_FEES)
+    ]
+    fee_corrected = np.where(fix_fee, other_fee, fee)
+    shift = 1 + np.floor(pick * (np.minimum(2 * _DAY_S, span) - 1)).astype(np.int64)
+    resolved_corrected = np.where(fix_resolved, resolved - shift, resolved)
+
     procedure_codes = cat.codes[procedure]
     kind = np.where(defective, np.floor(defect_kind * len(DOSSIER_DEFECTS)), -1)
     bad = kind == DOSSIER_DEFECTS.index("resolved_before_received")
-    status = np.where(bad, _RESOLVED, status)
-    resolved = np.where(bad, received - 3600 - np.floor(3 * _DAY_S * defect_pick).astype(np.int64), resolved)
+    before = received - 3600 - np.floor(3 * _DAY_S * defect_pick).astype(np.int64)
+    resolved, resolved_corrected = np.where(bad, before, resolved), np.where(bad, before, resolved_corrected)
     channel = np.where(kind == DOSSIER_DEFECTS.index("unknown_channel"), len(CHANNELS), channel)
     bad = kind == DOSSIER_DEFECTS.index("unknown_procedure")
     procedure_codes[bad] = [f"9.{int(p * 1e6):06d}" for p in defect_pick[bad]]
     bad = kind == DOSSIER_DEFECTS.index("negative_fee")
-    fee[bad] = -np.maximum(fee[bad], 10_000)
+    fee[bad] = fee_corrected[bad] = -np.maximum(fee[bad], 10_000)
 
-    stamp = day.strftime("%Y%m%d")
-    ids = np.array([f"{code}-{stamp}-{s:05d}" for code, s in zip(c.codes[commune], seq, strict=True)])
-    order = np.lexsort((ids, updated))
-    return _DossierDay(
+    changes = np.stack([received, progress, closed_at, np.where(corrected, correction_at, _NEVER)], axis=1)
+    return _Lifecycles(
+        day=day,
+        commune=commune,
+        seq=seq,
+        procedure_codes=procedure_codes,
+        channel=channel,
+        outcome=outcome,
+        received=received,
+        due=due,
+        resolved=resolved,
+        resolved_corrected=resolved_corrected,
+        fee=fee,
+        fee_corrected=fee_corrected,
+        paid_online=paid_online,
+        digitised=digitised,
+        digitised_corrected=digitised | fix_digitised,
+        changes=changes,
+    )
+
+
+@dataclass(frozen=True)
+class _ChangeDay:
+    """Every dossier version whose updated_at falls on one local day, by (updated_at, dossier_id)."""
+
+    updated: np.ndarray
+    next_change: np.ndarray  # updated_at of the dossier's next version, _NEVER after its last
+    source: np.ndarray  # index into received_days
+    row: np.ndarray  # row in that received day's lifecycles
+    version: np.ndarray  # index into DOSSIER_VERSIONS
+    received_days: tuple[date, ...]
+    settings: tuple[int, int, float]  # seed, dossiers_per_day, defect_rate
+
+    def _by_source(
+        self, positions: np.ndarray, build: Callable[[_Lifecycles, np.ndarray], list[Any]]
+    ) -> list[Any]:
+        """build(lifecycles, positions of one received day) for each day, reassembled in order."""
+        out: list[Any] = [None] * len(positions)
+        sources = self.source[positions]
+        for s in np.unique(sources):
+            at = np.flatnonzero(sources == s)
+            data = _lifecycles(self.received_days[s], *self.settings)
+            for i, value in zip(at, build(data, positions[at]), strict=True):
+                out[i] = value
+        return out
+
+    def position_after(self, key: DossierKey) -> int:
+        """Index of the first version strictly after key."""
+        lo = int(np.searchsorted(self.updated, key[0], side="left"))
+        hi = int(np.searchsorted(self.updated, key[0], side="right"))
+        seed = self.settings[0]
+        ids = self._by_source(np.arange(lo, hi), lambda data, at: data.ids(self.row[at], seed))
+        return lo + bisect.bisect_right(ids, key[1])
+
+    def records(self, positions: np.ndarray) -> list[Record]:
+        seed = self.settings[0]
+        return self._by_source(positions, lambda data, at: data.records(self.row[at], self.version[at], seed))
+
+
+@lru_cache(maxsize=8)
+def _code_rank(seed: int) -> np.ndarray:
+    """Rank of each commune's code (registry order -> code order), to sort by dossier_id."""
+    return np.argsort(np.argsort(_communes(seed).codes, kind="stable"), kind="stable")
+
+
+@lru_cache(maxsize=100)
+def _change_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float) -> _ChangeDay:
+    lo = _local_epoch(day)
+    hi = lo + _DAY_S
+    lifetime = [day - timedelta(days=k) for k in range(_lifetime_days(seed), -1, -1)]
+    first, last = CORRECTION_LAG_DAYS
+    corrected = [day - timedelta(days=k) for k in range(last, first - 1, -1)]
+    sources = sorted(lifetime + [d for d in corrected if day in _correction_days(d, seed)])
+    code_rank = _code_rank(seed)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for s, received_day in enumerate(sources):
+        data = _lifecycles(received_day, seed, dossiers_per_day, defect_rate)
+        rows, versions = np.nonzero((data.changes >= lo) & (data.changes < hi))
+        following = np.hstack([data.changes, np.full((len(data.changes), 1), _NEVER)])[rows, versions + 1]
+        parts.append(
+            (
+                data.changes[rows, versions],
+                following,
+                np.full(len(rows), s, dtype=np.int16),
+                rows.astype(np.int32),
+                versions.astype(np.int8),
+                code_rank[data.commune[rows]],
+                data.seq[rows],
+            )
+        )
+    updated, following, source, row, version, rank, seq = (
+        np.concatenate(c) for c in zip(*parts, strict=True)
+    )
+    order = np.lexsort((seq, source, rank, updated))  # sources in day order: id order
+    return _ChangeDay(
         updated=updated[order],
-        ids=ids[order],
-        commune=commune[order],
-        procedure_codes=procedure_codes[order],
-        channel=channel[order],
-        status=status[order],
-        received=received[order],
-        due=(received + pdays)[order],
-        resolved=resolved[order],
-        fee=fee[order],
-        paid_online=paid_online[order],
-        digitised=digitised[order],
+        next_change=following[order],
+        source=source[order],
+        row=row[order],
+        version=version[order],
+        received_days=tuple(sources),
+        settings=(seed, dossiers_per_day, defect_rate),
     )
 
 
@@ -773,42 +964,43 @@ def dossier_page(
     after: DossierKey | None = None,
     limit: int | None = None,
 ) -> DossierPage:
-    """Dossiers with start <= updated_at < end strictly after `after`, in (updated_at, dossier_id) order."""
+    """Dossiers changed in start <= updated_at < end, each as of its last change in the window,
+    strictly after `after`, in (updated_at, dossier_id) order."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
     if end < start:
         raise ValueError("window end is before its start")
     lo, hi = math.ceil(start.timestamp()), math.ceil(end.timestamp())  # whole seconds: t >= lo and t < hi
-    spans: list[tuple[date, int, int]] = []
+    spans: list[tuple[date, _ChangeDay, np.ndarray]] = []  # per change day: positions served
     if hi > lo:
         day, last = _local_date(lo), _local_date(hi - 1)
         while day <= last:
-            window = local_day_window(day)
-            day_lo, day_hi = int(window.start.timestamp()), int(window.end.timestamp())
-            if lo <= day_lo and day_hi <= hi:
-                spans.append((day, 0, _day_total(day, seed, dossiers_per_day)))
-            else:
-                updated = _dossier_day(day, seed, dossiers_per_day, defect_rate).updated
-                spans.append((day, int(np.searchsorted(updated, lo)), int(np.searchsorted(updated, hi))))
+            versions = _change_day(day, seed, dossiers_per_day, defect_rate)
+            begin, stop = np.searchsorted(versions.updated, [lo, hi])
+            latest = np.flatnonzero(versions.next_change[begin:stop] >= hi)  # no later change in the window
+            spans.append((day, versions, begin + latest))
             day += timedelta(days=1)
-    total = sum(stop - begin for _, begin, stop in spans)
+    total = sum(len(positions) for _, _, positions in spans)
 
+    if after is not None:
+        cursor_day = _local_date(after[0])
+        spans = [
+            (
+                day,
+                versions,
+                positions[positions >= versions.position_after(after)] if day == cursor_day else positions,
+            )
+            for day, versions, positions in spans
+            if day >= cursor_day
+        ]
     items: list[Record] = []
     remaining = total if limit is None else limit
-    cursor_day = None if after is None else _local_date(after[0])
-    for position, (day, begin, stop) in enumerate(spans):
-        if cursor_day is not None and day < cursor_day:
-            continue
-        data = _dossier_day(day, seed, dossiers_per_day, defect_rate) if day == cursor_day else None
-        if data is not None and after is not None:
-            begin = max(begin, data.position_after(after))
-        take = min(max(stop - begin, 0), remaining)
-        if take:
-            data = data if data is not None else _dossier_day(day, seed, dossiers_per_day, defect_rate)
-            items.extend(data.records(begin, begin + take, seed))
-            remaining -= take
+    for index, (_, versions, positions) in enumerate(spans):
+        take = positions[:remaining]
+        items.extend(versions.records(take))
+        remaining -= len(take)
         if remaining == 0:
-            later = stop - begin - take + sum(s - b for _, b, s in spans[position + 1 :])
+            later = len(positions) - len(take) + sum(len(p) for _, _, p in spans[index + 1 :])
             return DossierPage(items=items, total=total, has_more=later > 0)
     return DossierPage(items=items, total=total, has_more=False)
 
@@ -820,7 +1012,22 @@ def dossiers_updated_between(
     dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
     defect_rate: float = 0.0,
 ) -> list[Record]:
-    """All dossiers with start <= updated_at < end, ordered by (updated_at, dossier_id)."""
+    """Every dossier changed in start <= updated_at < end, as of its last change in the window."""
     return dossier_page(
         start, end, seed=seed, dossiers_per_day=dossiers_per_day, defect_rate=defect_rate
     ).items
+
+
+def dossier_versions(
+    day: date,
+    seed: int = DEFAULT_SEED,
+    dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
+    defect_rate: float = 0.0,
+) -> dict[str, list[Record]]:
+    """Every version of every dossier received on a local day, by dossier_id, oldest first."""
+    data = _lifecycles(day, seed, dossiers_per_day, defect_rate)
+    rows, versions = np.nonzero(data.changes != _NEVER)
+    result: dict[str, list[Record]] = {}
+    for record in data.records(rows, versions, seed):
+        result.setdefault(record["dossier_id"], []).append(record)
+    return result

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from egov_index.source_server.__main__ import TOKEN_ENV
-from egov_index.source_server.app import DEFAULT_DEFECT_RATE
+from egov_index.source_server.app import DEFAULT_DEFECT_RATE, DEFAULT_LEGACY_RATE
 from egov_index.source_server.generator import DEFAULT_DOSSIERS_PER_DAY, DEFAULT_SEED
 
 _POLL_INTERVAL_S = 0.05
@@ -57,6 +57,7 @@ def running_server(
     seed: int = DEFAULT_SEED,
     dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
     defect_rate: float = DEFAULT_DEFECT_RATE,
+    legacy_rate: float = DEFAULT_LEGACY_RATE,
     startup_timeout: float = 60.0,
 ) -> Iterator[str]:
     """Run `python -m egov_index.source_server` on a free port; yield its base URL.
@@ -70,6 +71,7 @@ def running_server(
         sys.executable, "-m", "egov_index.source_server",
         "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
         "--seed", str(seed), "--dossiers-per-day", str(dossiers_per_day), "--defect-rate", str(defect_rate),
+        "--legacy-rate", str(legacy_rate),
     ]  # fmt: skip
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
