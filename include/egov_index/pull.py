@@ -40,6 +40,7 @@ class SourceEndpoint:
     read_timeout_s: float = 60.0
     retries: int = 5
     backoff_factor_s: float = 0.5
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers (Connection extra "headers")
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
@@ -66,6 +67,7 @@ def make_session(endpoint: SourceEndpoint) -> requests.Session:
     session.mount("https://", adapter)
     session.headers["Authorization"] = f"Bearer {endpoint.token}"
     session.headers["Accept"] = "application/json"
+    session.headers.update(dict(endpoint.headers))
     return session
 
 

@@ -53,6 +53,7 @@ def endpoint_from_parts(
         connect_timeout_s=float(extra.get("connect_timeout_s", 5.0)),
         read_timeout_s=float(extra.get("read_timeout_s", 60.0)),
         retries=int(extra.get("retries", 5)),
+        headers=tuple(sorted((str(k), str(v)) for k, v in dict(extra.get("headers") or {}).items())),
     )
 
 
