@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 DAY = "2026-09-30"
 PERIOD = "2026-Q3"
+FILE_STYLES = ("xlsx-table", "xlsx-form", "csv-cp1258-semicolon", "csv-utf16-semicolon")
 
 
 @dataclass
@@ -33,22 +34,28 @@ class Run:
     home: Path
     url: str
     token: str
+    files: list[str]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     from datetime import date
 
+    from egov_index.source_server.files import write_report_files
+
     base = tmp_path_factory.mktemp("e2e")
-    home, data = base / "airflow", base / "data"
-    env = airflow_env(home, data)
+    home, data, inbox = base / "airflow", base / "data", base / "inbox"
+    env = airflow_env(home, data, inbox_dir=inbox)
     migrate(env)
+    # some communes also (or only) send their report as a file: the same reports, other channels
+    communes = current_units().communes_of("52")["commune_code"].tolist()[:12]
+    files = write_report_files(inbox, PERIOD, seed=7, communes=communes, styles=FILE_STYLES, defect_rate=0.004)
     token = secrets.token_urlsafe(24)
     with running_server(base, token=token, seed=7, dossiers_per_day=3000, defect_rate=0.004) as url:
         env.update(source_connections(url, token))
         dags_test(env, "egov_nightly_ingest", nightly_logical_date(date.fromisoformat(DAY)))
         dags_test(env, "egov_ranking", conf={"period": PERIOD})
-        yield Run(env=env, data=data, home=home, url=url, token=token)
+        yield Run(env=env, data=data, home=home, url=url, token=token, files=[f.name for f in files])
 
 
 def served_keys(run: Run) -> dict[str, list[str]]:
@@ -77,17 +84,38 @@ def test_every_served_row_is_in_a_snapshot_or_in_quarantine(run: Run):
     for dataset, keys in served_keys(run).items():
         path, key = SNAPSHOT[dataset]
         snapshot_keys = store.read(path).column(key).to_pylist()
-        quarantined = quarantine.loc[quarantine["dataset"] == dataset, "record_key"].tolist()
+        batch = PERIOD if dataset == "commune_reports" else DAY
+        api_batch = (quarantine["dataset"] == dataset) & (quarantine["partition"] == batch)
+        quarantined = quarantine.loc[api_batch, "record_key"].tolist()
         assert len(keys) == len(snapshot_keys) + len(quarantined), dataset
         # name-only reports carry no key at the source; resolved ones get <commune_code>-<period>
         landed = set(snapshot_keys) | set(quarantined)
         assert [k for k in keys if k is not None and k not in landed] == [], dataset
-        manifest = next((run.data / "quarantine" / f"dataset={dataset}").glob(f"*/{MANIFEST_FILE}"))
+        batch = PERIOD if dataset == "commune_reports" else DAY
+        manifest = run.data / "quarantine" / f"dataset={dataset}" / f"partition={batch}" / MANIFEST_FILE
         accounting = json.loads(manifest.read_text())["accounting"]
         assert accounting["rows_pulled"] == len(keys)
     # the reference server's deliberate defects were caught, each with a reason
     assert len(quarantine) > 0
     assert quarantine["reason"].str.len().min() > 0
+
+
+def test_inbox_files_went_through_and_were_accounted(run: Run):
+    store = DataStore(run.data)
+    inbox = Path(run.env["EGOV_INBOX_DIR"])
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []  # every file was taken
+    processed = list((inbox / "processed").iterdir())
+    assert len(processed) == len(run.files) and {p.suffix for p in processed} == {".xlsx", ".csv"}
+    file_batches = [
+        m
+        for m in (run.data / "quarantine" / "dataset=commune_reports").glob("partition=file-*/_manifest.json")
+    ]
+    assert len(file_batches) == len(processed)
+    for manifest in file_batches:
+        acc = json.loads(manifest.read_text())["accounting"]
+        assert acc["rows_pulled"] == acc["rows_snapshot"] + acc["rows_quarantined"] >= 1
+    reports = store.read("snapshots/commune_reports", ds.field("period") == PERIOD).to_pandas()
+    assert not reports.duplicated("commune_code").any()  # one report per commune, whatever the channel
 
 
 def test_ranking_covers_every_unit_exactly_once_per_level(run: Run):
@@ -150,3 +178,21 @@ def test_every_query_of_the_data_dictionary_runs_on_the_outputs(run: Run):
     for query in queries:
         rows = con.execute(query.replace("'data/", f"'{run.data}/")).fetchall()
         assert rows, query
+
+
+def test_replaying_the_raw_archive_reproduces_the_snapshots(run: Run, tmp_path: Path):
+    from datetime import date
+
+    from egov_index.cli import replay_days
+
+    replay_days(run.data, tmp_path, date.fromisoformat(DAY), date.fromisoformat(DAY))
+
+    def digests(root: Path) -> dict[str, str]:
+        return {
+            str(m.relative_to(root)): json.loads(m.read_text())["sha256"]
+            for sub in ("snapshots", "quarantine")
+            for m in sorted((root / sub).rglob(MANIFEST_FILE))
+        }
+
+    original = digests(run.data)
+    assert original and digests(tmp_path) == original

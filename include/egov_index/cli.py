@@ -8,6 +8,7 @@
 - ``standalone``: what ``make up`` does: the same home under ``airflow standalone``,
   with the reference server running so the DAGs can be triggered from the UI.
 - ``report``: print the data-quality summary and ranking already under the data root.
+- ``replay``: rebuild the snapshots of one or more days offline, from the raw archive alone.
 """
 
 from __future__ import annotations
@@ -82,20 +83,54 @@ def standalone(home: Path, data_root: Path, seed: int, dossiers_per_day: int) ->
                 return 0
 
 
+def replay_days(source_root: Path, data_root: Path, first: date, last: date) -> list[dict]:
+    """Replay the archived API batches of every day in [first, last] into ``data_root``, in order,
+    then every archived inbox file in arrival order."""
+    import dataclasses
+
+    from egov_index.config import Settings
+    from egov_index.pipeline import replay
+    from egov_index.store import DataStore
+
+    settings = dataclasses.replace(Settings.from_env(), data_root=data_root)
+    store = DataStore(data_root)
+    summaries = []
+    day = first
+    while day <= last:
+        for dataset, batch in (
+            ("procedures", day.isoformat()),
+            ("dossiers", day.isoformat()),
+            ("commune_reports", quarter_of(day)),
+        ):
+            summaries.append(replay(source_root, store, settings, dataset, batch))
+        day += timedelta(days=1)
+    from egov_index.pipeline import replay_files
+
+    return summaries + replay_files(source_root, store, settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="egov_index.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", DEFAULT_HOME)))
-    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("EGOV_DATA_ROOT", DEFAULT_DATA)))
+    parser.add_argument(
+        "--data-root", type=Path, default=Path(os.environ.get("EGOV_DATA_ROOT", DEFAULT_DATA))
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sample = sub.add_parser("sample-run", help="run the nightly pipeline for a sample day through Airflow")
     sample.add_argument("--day", type=date.fromisoformat, default=SAMPLE_DAY)
     sample.add_argument("--dossiers-per-day", type=int, default=20_000)
     sample.add_argument("--seed", type=int, default=2026)
-    up = sub.add_parser("standalone", help="airflow standalone on the project home, with the reference server")
+    up = sub.add_parser(
+        "standalone", help="airflow standalone on the project home, with the reference server"
+    )
     up.add_argument("--dossiers-per-day", type=int, default=20_000)
     up.add_argument("--seed", type=int, default=2026)
     rep = sub.add_parser("report", help="print the data-quality summary and ranking of a period")
     rep.add_argument("--period", default=quarter_of(SAMPLE_DAY))
+    rp = sub.add_parser("replay", help="rebuild snapshots offline from the raw archive")
+    rp.add_argument("--source-root", type=Path, required=True, help="data root whose raw/ archive to replay")
+    rp.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    rp.add_argument("--to", dest="last", type=date.fromisoformat)
     args = parser.parse_args(argv)
     home, data_root = args.home.resolve(), args.data_root.resolve()
     if args.command == "sample-run":
@@ -103,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "standalone":
         return standalone(home, data_root, args.seed, args.dossiers_per_day)
+    if args.command == "replay":
+        for summary in replay_days(
+            args.source_root.resolve(), data_root, args.first, args.last or args.first
+        ):
+            print(summary)
+        return 0
     print(report_text(data_root, args.period))
     return 0
 

@@ -21,6 +21,7 @@ def airflow_env(
     data_root: Path,
     project_root: Path = PROJECT_ROOT,
     base: Mapping[str, str] | None = None,
+    inbox_dir: Path | None = None,
 ) -> dict[str, str]:
     """Environment for every Airflow command of the embedded deployment."""
     env = dict(os.environ if base is None else base)
@@ -38,6 +39,7 @@ def airflow_env(
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "GX_ANALYTICS_ENABLED": "False",
             "EGOV_DATA_ROOT": str(data_root),
+            "EGOV_INBOX_DIR": str(inbox_dir or project_root / "inbox"),
             "EGOV_EXPECTATIONS_DIR": str(project_root / "expectations"),
             "PYTHONUNBUFFERED": "1",
             # Airflow's own sub-commands (standalone, task runners) call `airflow` from PATH

@@ -362,7 +362,6 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
     from egov_index.inbox import claim, mark_failed, mark_processed, scan_inbox
     from egov_index.ledger import Ledger
     from egov_index.raw_archive import RawArchive
-    from egov_index.report_files import read_report_file
 
     archive = RawArchive(settings.data_root)
     outcome: dict[str, list] = {"ingested": [], "duplicates": [], "failed": []}
@@ -393,16 +392,7 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
                     file_name=file.name,
                     file_sha256=file.sha256,
                 )
-                parsed = read_report_file(file.path)
-                arrived = file.mtime.isoformat()
-                records = [
-                    {
-                        **record,
-                        "submitted_at": record.get("submitted_at") or arrived,
-                        "_source_ref": f"{file.name}:{ref}",
-                    }
-                    for record, ref in zip(parsed.records, parsed.row_refs, strict=True)
-                ]
+                records = file_records(file.path, file.name, file.mtime.isoformat())
                 summary = ingest_records(store, settings, "commune_reports", records, batch)
                 ledger.finish(
                     entry,
@@ -426,6 +416,43 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
             "then clear this task:\n" + "\n".join(outcome["failed"])
         )
     return outcome
+
+
+def file_records(path: Path, name: str, arrived_at: str) -> list[dict[str, Any]]:
+    """Records of a commune-report file; a row without a submission time takes the file's arrival."""
+    from egov_index.report_files import read_report_file
+
+    parsed = read_report_file(path)
+    return [
+        {**record, "submitted_at": record.get("submitted_at") or arrived_at, "_source_ref": f"{name}:{ref}"}
+        for record, ref in zip(parsed.records, parsed.row_refs, strict=True)
+    ]
+
+
+def replay_files(source_root: Path, store: DataStore, settings: Settings) -> list[dict]:
+    """Replay every archived inbox file, in arrival order, as the inbox task ingested it."""
+    import gzip
+    import json
+    import tempfile
+
+    from egov_index.inbox import ARCHIVE_DATASET
+
+    metas = [
+        json.loads(p.read_text()) | {"_gz": p.with_name(p.name.replace(".meta.json", ".gz"))}
+        for p in (source_root / "raw" / ARCHIVE_DATASET).glob("*/files/*.meta.json")
+    ]
+    results: list[dict] = []
+    for meta in sorted(metas, key=lambda m: (m["arrived_at"], m["name"], m["sha256"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "file"
+            copy.write_bytes(gzip.decompress(meta["_gz"].read_bytes()))
+            try:
+                records = file_records(copy, meta["name"], meta["arrived_at"])
+                batch = f"file-{meta['sha256'][:12]}"
+                results.append(ingest_records(store, settings, "commune_reports", records, batch).as_dict())
+            except Exception as exc:  # as in the live inbox task: a bad file does not stop the others
+                results.append({"file": meta["name"], "failed": f"{type(exc).__name__}: {exc}"})
+    return results
 
 
 def replay(source_root: Path, store: DataStore, settings: Settings, dataset: str, batch: str) -> dict:

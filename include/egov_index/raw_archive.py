@@ -265,7 +265,15 @@ class RawArchive:
             os.replace(staged, target)
         finally:
             staged.unlink(missing_ok=True)
-        meta = {"name": source.name, "sha256": sha256, "size": size, "dataset": dataset, "partition": partition}
+        arrived_at = datetime.fromtimestamp(source.stat().st_mtime, UTC).isoformat()
+        meta = {
+            "name": source.name,
+            "sha256": sha256,
+            "size": size,
+            "dataset": dataset,
+            "partition": partition,
+            "arrived_at": arrived_at,
+        }
         _write_atomic(directory / f"{sha256}.meta.json", _json_bytes(meta))
         return ArchivedFile(dataset, partition, source.name, sha256, size, target)
 
