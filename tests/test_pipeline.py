@@ -56,7 +56,11 @@ def sha(store: DataStore, month: str) -> str:
 
 def test_late_update_changes_only_its_month(env):
     store, _ = env
-    ingest(env, "2026-08-20", [dossier("A", "2026-08-20", "2026-08-20"), dossier("B", "2026-08-20", "2026-08-20")])
+    ingest(
+        env,
+        "2026-08-20",
+        [dossier("A", "2026-08-20", "2026-08-20"), dossier("B", "2026-08-20", "2026-08-20")],
+    )
     ingest(env, "2026-09-05", [dossier("C", "2026-09-05", "2026-09-05")])
     august, september = sha(store, "2026-08"), sha(store, "2026-09")
 
@@ -92,3 +96,70 @@ def test_merge_latest_keeps_the_latest_version_per_key_incoming_wins_ties():
     incoming = pd.DataFrame({"k": ["b", "c"], "v": [ts, ts], "x": [20, 30]})
     merged = pipeline.merge_latest(existing, incoming, "k", "v").sort_values("k")
     assert merged["x"].tolist() == [1, 20, 30]
+
+
+def reports_snapshot(env: tuple[DataStore, Settings], period: str) -> pd.DataFrame:
+    store, _ = env
+    frame = store.read_partition("snapshots/commune_reports", {"period": period}).to_pandas()
+    frame = frame.drop(columns=["report_id"]).astype(str)  # a file row's id is derived, the API's is its own
+    return frame.sort_values("commune_code").reset_index(drop=True)
+
+
+FILE_STYLES = (
+    "xlsx-table",
+    "xlsx-form",
+    "csv-utf8-bom-semicolon",
+    "csv-utf8-nfd-comma",
+    "csv-utf16-semicolon",
+    "csv-cp1258-comma",
+)
+
+
+def test_the_same_reports_arrive_whichever_channel(tmp_path: Path):
+    """The API's reports and the same reports sent as files (every style) give identical snapshot rows."""
+    from egov_index.source_server.files import write_report_files
+    from egov_index.source_server.generator import commune_reports
+
+    period, seed = "2026-Q3", 11
+    api_env = (DataStore(tmp_path / "api"), _settings(tmp_path / "api"))
+    pipeline.ingest_records(
+        *api_env, "commune_reports", commune_reports(period, seed=seed, legacy_rate=0.3), period
+    )
+    api = reports_snapshot(api_env, period).set_index("commune_code")
+
+    file_env = (DataStore(tmp_path / "files"), _settings(tmp_path / "files"))
+    hue = current_units().communes_of("46")["commune_code"].tolist()  # 40 communes
+    picked: dict[str, list[str]] = {}
+    for i, style in enumerate(FILE_STYLES):
+        picked[style] = hue[2 * i : 2 * i + 2]
+        write_report_files(
+            file_env[1].inbox_dir, period, seed=seed, communes=picked[style], styles=[style], legacy_rate=0.3
+        )
+    write_report_files(
+        file_env[1].inbox_dir,
+        period,
+        seed=seed,
+        communes=hue,
+        styles=["xlsx-province-table"],
+        legacy_rate=0.3,
+    )
+    outcome = pipeline.ingest_inbox(*file_env)
+    assert outcome["failed"] == []
+
+    files = reports_snapshot(file_env, period).set_index("commune_code")
+    assert sorted(files.index) == sorted(hue)
+    for style, communes in picked.items():
+        for code in communes:
+            assert files.loc[code].equals(api.loc[code]), (style, code)
+    assert files.equals(api.loc[files.index])
+
+
+def _settings(root: Path) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(
+        Settings.from_env(),
+        data_root=root,
+        inbox_dir=root / "inbox",
+        sql_url=f"sqlite:///{root / 'egov.sqlite'}",
+    )
