@@ -36,12 +36,21 @@ def nightly_logical_date(day: date) -> str:
     return datetime.combine(day + timedelta(days=1), time(1, 30), tzinfo=LOCAL_TZ).isoformat()
 
 
+SAMPLE_FILE_STYLES = ("xlsx-table", "xlsx-form", "csv-utf8-bom-semicolon", "csv-cp1258-semicolon")
+
+
 def run_sample(home: Path, data_root: Path, day: date, dossiers_per_day: int, seed: int) -> None:
+    from egov_index.registry import current_units
+    from egov_index.source_server.files import write_report_files
     from egov_index.source_server.process import running_server
 
     env = airflow_env(home, data_root)
     print(f"[1/4] Airflow metadata DB: {home / 'airflow.db'} (airflow db migrate)", flush=True)
     migrate(env)
+    inbox = Path(env["EGOV_INBOX_DIR"])
+    communes = current_units().communes_of("52")["commune_code"].tolist()[:8]
+    files = write_report_files(inbox, quarter_of(day), seed=seed, communes=communes, styles=SAMPLE_FILE_STYLES)
+    print(f"      {len(files)} sample report files (Excel/CSV) delivered to {inbox}", flush=True)
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="egov-source-") as tmp:
         with running_server(Path(tmp), token=token, seed=seed, dossiers_per_day=dossiers_per_day) as url:
