@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+import egov_index.sql_publish  # noqa: F401  (registers its tables on Base.metadata)
 from egov_index.ledger import VERSION_TABLE, Base, Ledger, alembic_config
 
 ICT = timezone(timedelta(hours=7))

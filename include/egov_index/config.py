@@ -23,6 +23,8 @@ class Settings:
     dossier_page_limit: int
     inbox_dir: Path
     sql_url: str
+    retention_daily_partitions: int
+    retention_raw_days: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,4 +40,6 @@ class Settings:
             inbox_dir=Path(env.get("EGOV_INBOX_DIR", PROJECT_ROOT / "inbox")).resolve(),
             # ingest ledger, validation history and the SQL copy of the results (SQLAlchemy URL)
             sql_url=env.get("EGOV_SQL_URL", f"sqlite:///{data_root / 'egov-index.sqlite'}"),
+            retention_daily_partitions=int(env.get("EGOV_RETENTION_DAILY_PARTITIONS", "35")),
+            retention_raw_days=int(env.get("EGOV_RETENTION_RAW_DAYS", "35")),
         )

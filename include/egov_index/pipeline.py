@@ -521,5 +521,11 @@ def rank_period(store: DataStore, settings: Settings, period: str) -> dict:
         manifest,
     )
     store.publish(RANKING, {"period": period}, to_table(result.ranking, schemas.RANKING_SCHEMA), manifest)
+    if parse_period(period).is_quarter:  # the latest view shows the newest quarter
+        store.publish_latest(INDICATOR_VALUES, {"period": period})
+        store.publish_latest(RANKING, {"period": period})
+    from egov_index.sql_publish import publish_period
+
+    sql = publish_period(settings.sql_url, period, result.ranking, result.indicator_values)
     levels = result.ranking["level"].value_counts().to_dict()
-    return {"period": period, "rows": len(result.ranking), "units_per_level": levels}
+    return {"period": period, "rows": len(result.ranking), "units_per_level": levels, "sql": sql}
