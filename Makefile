@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 UV_VERSION := 0.13.8
 
-.PHONY: run test up venv lint report lock clean
+.PHONY: run test up venv lint report lock clean bench
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ up: venv
 
 report: venv
 	$(PY) -m egov_index.cli report
+
+## bench: measured figures (JSON), not timed tests; today: GX validation of 1 M dossier rows
+bench: venv
+	$(PY) scripts/bench_gx.py
 
 ## lock: recompile the pinned requirements from requirements*.in
 lock: venv

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
 
 from egov_index.dag_defaults import DEFAULT_ARGS, SNAPSHOTS
 
@@ -17,7 +17,9 @@ reports of the current quarter from the reporting API (communes may revise them)
 report files waiting in the inbox folder (each file once; a changed file is a new version). Each batch is validated with Great
 Expectations (`expectations/*.json`); rows that break a rule go to `quarantine/` with the reason, the
 rest is published as a Parquet snapshot under the data root (`snapshots/...`). The last task checks that
-every row pulled is either in a snapshot or in quarantine, then signals the ranking DAG.
+every row pulled is either in a snapshot or in quarantine, then signals the ranking DAG. A final
+teardown task builds the run's Great Expectations Data Docs (path in its log; also on failure) under
+`quality/data_docs/runs/<run>/index.html` of the data root.
 
 **When it fails.**
 - *DataQualityBlocked*: the log names the dataset, rule, column and examples. Ask the source's owner to
@@ -112,13 +114,21 @@ def egov_nightly_ingest():
         outlet_events[SNAPSHOTS].extra = {"day": window["day"], "period": window["period"]}
         return {**window, **totals}
 
+    @teardown
+    def build_data_docs(**context) -> str:
+        from egov_index.config import Settings
+        from egov_index.data_docs import build_data_docs
+        from egov_index.pipeline import data_docs_dir
+
+        return str(build_data_docs([], data_docs_dir(Settings.from_env()), context["run_id"]))
+
     window = resolve_day()
     catalogue = ingest_procedures(window)
     dossiers = ingest_dossiers(window, catalogue)
     reports = ingest_commune_reports(window)
     files = ingest_inbox_files()
     reports >> files  # never concurrently: both merge into the same commune-report partition
-    check_accounting(window, [catalogue, dossiers, reports], files)
+    check_accounting(window, [catalogue, dossiers, reports], files) >> build_data_docs()
 
 
 egov_nightly_ingest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, task, teardown
 
 from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, SNAPSHOTS
 
@@ -49,15 +49,23 @@ def egov_ranking():
         return ranking_period(context)
 
     @task(outlets=[RANKING])
-    def rank_period(period: str) -> dict:
+    def rank_period(period: str, **context) -> dict:
         from egov_index import pipeline
         from egov_index.config import Settings
         from egov_index.store import DataStore
 
         settings = Settings.from_env()
-        return pipeline.rank_period(DataStore(settings.data_root), settings, period)
+        return pipeline.rank_period(DataStore(settings.data_root), settings, period, context["run_id"])
 
-    rank_period(resolve_period())
+    @teardown
+    def build_data_docs(**context) -> str:
+        from egov_index.config import Settings
+        from egov_index.data_docs import build_data_docs
+        from egov_index.pipeline import data_docs_dir
+
+        return str(build_data_docs([], data_docs_dir(Settings.from_env()), context["run_id"]))
+
+    rank_period(resolve_period()) >> build_data_docs()
 
 
 egov_ranking()

@@ -196,3 +196,18 @@ def test_replaying_the_raw_archive_reproduces_the_snapshots(run: Run, tmp_path: 
 
     original = digests(run.data)
     assert original and digests(tmp_path) == original
+
+
+def test_each_run_built_its_data_docs_and_recorded_its_validation_history(run: Run):
+    import sqlalchemy as sa
+
+    sites = sorted((run.data / "quality" / "data_docs" / "runs").glob("*/index.html"))
+    assert len(sites) >= 2  # the nightly run and the ranking run
+    pages = " ".join(p.read_text() for p in sites)
+    assert "commune_reports" in pages and "dossiers" in pages and "ranking" in pages
+    engine = sa.create_engine(run.env.get("EGOV_SQL_URL") or f"sqlite:///{run.data / 'egov-index.sqlite'}")
+    with engine.connect() as con:
+        datasets = {r[0] for r in con.execute(sa.text("select distinct dataset from validation_results"))}
+        ranked = con.execute(sa.text("select count(*) from ranking")).scalar_one()
+    assert {"commune_reports", "dossiers", "procedures", "ranking"} <= datasets
+    assert ranked == 3321 + 34

@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import egov_index.sql_publish  # noqa: F401  (registers its tables on Base.metadata)
+import egov_index.validation_history  # noqa: F401
 from egov_index.ledger import VERSION_TABLE, Base, Ledger, alembic_config
 
 ICT = timezone(timedelta(hours=7))

@@ -17,6 +17,7 @@ import pytest
 from egov_index.conform import conform
 from egov_index.errors import DataQualityBlocked
 from egov_index.quality import (
+    PER_ROW_KEYS,
     BatchBlocked,
     ValidationOutcome,
     load_suite,
@@ -215,12 +216,19 @@ GOOD: dict[str, Callable[[], pd.DataFrame]] = {
 def run(
     dataset: str, frame: pd.DataFrame, *, full_registry: bool = False, **kwargs: Any
 ) -> ValidationOutcome:
-    """Validate and check the invariant every outcome must keep."""
+    """Validate and check the accounting every outcome must keep, blocked ones included."""
     small = {} if full_registry else PARAMS.get(dataset, {})
     parameters = {**small, "procedure_codes": PROCEDURE_CODES, **kwargs.pop("parameters", {})}
-    outcome = validate_batch(
-        dataset, frame, partition=PERIOD, parameters=parameters, suite_dir=SUITE_DIR, **kwargs
-    )
+    try:
+        outcome = validate_batch(
+            dataset, frame, partition=PERIOD, parameters=parameters, suite_dir=SUITE_DIR, **kwargs
+        )
+    except BatchBlocked as blocked:  # nothing of a blocked batch is written: no valid, no quarantine rows
+        held = blocked.outcome
+        assert held is not None and held.status == "blocked" and held.blocked == str(blocked)
+        assert held.rows_in == len(frame) and held.valid.empty and held.quarantine.empty
+        assert held.results == blocked.results and held.gx_result.suite_name == dataset
+        raise
     assert len(outcome.valid) + len(outcome.quarantine) == outcome.rows_in == len(frame)
     assert list(outcome.quarantine.columns) == QUARANTINE_SCHEMA.names
     return outcome
@@ -282,7 +290,8 @@ def test_suites_match_the_schemas() -> None:
 
 
 def test_module_import_stays_light() -> None:
-    code = "import sys, egov_index.quality; assert 'great_expectations' not in sys.modules"
+    modules = "egov_index.quality, egov_index.data_docs, egov_index.validation_history"
+    code = f"import sys, {modules}; assert 'great_expectations' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -542,6 +551,22 @@ def test_rows_rejected_before_validation_count_towards_the_share() -> None:
     assert len(run("dossiers", frame, rows_already_rejected=2).quarantine) == 1  # 3 of 62 = 4.8%
     with pytest.raises(DataQualityBlocked, match=r"4 of 63 rows \(6\.3%\)"):
         run("dossiers", frame, rows_already_rejected=3)
+
+
+def test_the_outcome_keeps_gx_result_without_per_row_lists() -> None:
+    frame = good_dossiers()
+    frame.loc[:2, "channel"] = "fax"
+    outcome = run("dossiers", frame, max_quarantine_share=0.1)
+    assert outcome.status == "quarantined" and outcome.gx_seconds > 0 and outcome.validated_at.tzinfo is not None
+    result = outcome.gx_result
+    assert result.suite_name == "dossiers" and not result.success
+    [failed] = [r for r in result.results if not r.success]
+    assert failed.expectation_config.kwargs["column"] == "channel"
+    assert failed.result["unexpected_count"] == 3 and failed.result["partial_unexpected_list"] == ["fax"] * 3
+    assert not set(PER_ROW_KEYS) & set(failed.result)
+    assert [r.expectation_config.type for r in result.results] == [
+        e["type"] for e in load_suite("dossiers", SUITE_DIR)["expectations"]
+    ]
 
 
 def test_record_json_round_trips_the_original_row() -> None:

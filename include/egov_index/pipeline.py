@@ -89,17 +89,18 @@ def ingest_batch(
     batch: str,
     parameters: dict[str, Any],
     pre_rejected: pd.DataFrame | None = None,
+    run_id: str = "manual",
 ) -> BatchSummary:
     """Conform, validate and publish one batch of a source dataset.
 
     ``batch`` names the batch (the day or the period pulled); ``pre_rejected`` are rows an earlier
     step (unit resolution) already sent to quarantine, counted as pulled.
     """
-    from egov_index.quality import validate_batch
-
     conformed = conform(dataset, records, batch)
     rejected = pd.concat([r for r in (pre_rejected, conformed.rejected) if r is not None], ignore_index=True)
-    outcome = validate_batch(
+    outcome = validate_recorded(
+        settings,
+        run_id,
         dataset,
         conformed.frame,
         partition=batch,
@@ -134,6 +135,29 @@ def ingest_batch(
         log.warning("data-quality warning: %s (%s): %s", dataset, batch, warning)
     log.info("published %s", summary)
     return summary
+
+
+def data_docs_dir(settings: Settings) -> Path:
+    return settings.data_root / "quality" / "data_docs"
+
+
+def validate_recorded(
+    settings: Settings, run_id: str, dataset: str, frame: pd.DataFrame, **kwargs: Any
+) -> Any:
+    """Validate a batch with GX and record the outcome (SQL history, Data Docs), blocked or not."""
+    from egov_index.data_docs import save_result
+    from egov_index.quality import BatchBlocked, validate_batch
+    from egov_index.validation_history import record_validation
+
+    try:
+        outcome = validate_batch(dataset, frame, **kwargs)
+    except BatchBlocked as exc:
+        record_validation(settings.sql_url, run_id, [exc.outcome])
+        save_result(exc.outcome, data_docs_dir(settings), run_id)
+        raise
+    record_validation(settings.sql_url, run_id, [outcome])
+    save_result(outcome, data_docs_dir(settings), run_id)
+    return outcome
 
 
 def _partitions(dataset: str, batch: str, valid: pd.DataFrame) -> dict[str, pd.Series]:
@@ -267,6 +291,7 @@ def ingest_from_api(
     """Pull one batch (every page archived as received), ingest it, and record it in the ledger."""
     from egov_index.ledger import Ledger
     from egov_index.raw_archive import RawArchive
+    from egov_index.validation_history import row_count_band
 
     archive = RawArchive(settings.data_root)
     with Ledger.open(settings.sql_url) as ledger:
@@ -279,9 +304,10 @@ def ingest_from_api(
             window_end=window[1] if window else None,
         )
         try:
+            band = row_count_band(ledger, dataset, batch)
             with archive.recorder(dataset, batch, endpoint=SOURCE_OF[dataset], run_id=run_id) as recorder:
                 records = fetch(recorder.on_page)
-            summary = ingest_records(store, settings, dataset, records, batch)
+            summary = ingest_records(store, settings, dataset, records, batch, run_id, band)
         except Exception as exc:
             ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -297,12 +323,20 @@ def ingest_from_api(
 
 
 def ingest_records(
-    store: DataStore, settings: Settings, dataset: str, records: list[dict[str, Any]], batch: str
+    store: DataStore,
+    settings: Settings,
+    dataset: str,
+    records: list[dict[str, Any]],
+    batch: str,
+    run_id: str = "manual",
+    band: dict[str, Any] | None = None,
 ) -> BatchSummary:
     """The offline part of an ingest (shared by the live pull and the replay)."""
     prepared, rejected = prepare_records(dataset, records, batch)
-    parameters = batch_parameters(store, dataset, batch)
-    return ingest_batch(store, settings, dataset, prepared, batch, parameters, pre_rejected=rejected)
+    parameters = {**batch_parameters(store, dataset, batch), **(band or {})}
+    return ingest_batch(
+        store, settings, dataset, prepared, batch, parameters, pre_rejected=rejected, run_id=run_id
+    )
 
 
 def ingest_procedures(
@@ -393,7 +427,7 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
                     file_sha256=file.sha256,
                 )
                 records = file_records(file.path, file.name, file.mtime.isoformat())
-                summary = ingest_records(store, settings, "commune_reports", records, batch)
+                summary = ingest_records(store, settings, "commune_reports", records, batch, run_id)
                 ledger.finish(
                     entry,
                     "succeeded",
@@ -502,17 +536,18 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.
     return reports, dossiers.reset_index(drop=True), procedures.reset_index(drop=True)
 
 
-def rank_period(store: DataStore, settings: Settings, period: str) -> dict:
+def rank_period(store: DataStore, settings: Settings, period: str, run_id: str = "manual") -> dict:
     """Compute indicators and the ranking of a period, gate them with GX, publish both."""
     from egov_index.methodology import load_methodology
-    from egov_index.quality import validate_batch
     from egov_index.ranking import compute
 
     reports, dossiers, procedures = load_period_inputs(store, period)
     methodology = load_methodology(settings.methodology)
     result = compute(reports, dossiers, procedures, current_units(), period, methodology)
     # every ranking rule blocks: a failure raises and the previous ranking stays published
-    validate_batch("ranking", result.ranking, partition=period, suite_dir=settings.expectations_dir)
+    validate_recorded(
+        settings, run_id, "ranking", result.ranking, partition=period, suite_dir=settings.expectations_dir
+    )
     manifest = {"code_version": __version__, "methodology": methodology.id}
     store.publish(
         INDICATOR_VALUES,

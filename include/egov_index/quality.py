@@ -13,6 +13,10 @@ three ways, by each expectation's ``severity``:
 If the quarantined share exceeds ``max_quarantine_share`` the batch is blocked as well: so many bad
 rows mean the source or the mapping is broken, not a few rows.
 
+Every outcome (a blocked one travels in :class:`BatchBlocked`) keeps GX's own validation result
+(``gx_result``, per-row lists dropped) for the Data Docs (:mod:`egov_index.data_docs`) and its
+expectation results for the validation history (:mod:`egov_index.validation_history`).
+
 Nulls: map expectations skip nulls, so a nullable count (not reported) passes the range and pair
 checks; every column the schema declares non-nullable has its own critical not-null expectation.
 Duplicates: every row sharing a duplicated key is quarantined, since the gate cannot tell which
@@ -26,10 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -42,7 +48,7 @@ from egov_index.errors import DataQualityBlocked
 from egov_index.schemas import QUARANTINE_SCHEMA, RECORD_KEYS
 
 if TYPE_CHECKING:
-    from great_expectations.core import ExpectationSuite
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
@@ -52,14 +58,21 @@ Action = Literal["passed", "warned", "quarantined", "blocked"]
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 EXAMPLES = 5
 DEFAULT_MAX_ROWS = 2_000_000
+# GX's per-row lists, dropped from the kept GX result once the quarantine is split off (a few
+# examples stay in partial_unexpected_list).
+PER_ROW_KEYS = ("unexpected_list", "unexpected_index_list")
 
 
 class BatchBlocked(DataQualityBlocked):
-    """DataQualityBlocked carrying every expectation's result, so blocked batches reach the history too."""
+    """DataQualityBlocked carrying the blocked batch's outcome, so it reaches the history and the docs.
 
-    def __init__(self, message: str, results: Iterable[ExpectationResult] = ()) -> None:
+    ``outcome.blocked`` is the message; its ``valid`` and ``quarantine`` are empty (nothing is written).
+    """
+
+    def __init__(self, message: str, outcome: ValidationOutcome | None = None) -> None:
         super().__init__(message)
-        self.results: list[ExpectationResult] = list(results)
+        self.outcome = outcome
+        self.results: list[ExpectationResult] = [] if outcome is None else outcome.results
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,11 @@ class ExpectationResult:
 
 @dataclass(frozen=True)
 class ValidationOutcome:
-    """A validated batch: rows to write, rows held back with reasons, and every expectation's result."""
+    """A validated batch: rows to write, rows held back with reasons, and every expectation's result.
+
+    ``gx_result`` is GX's ExpectationSuiteValidationResult (per-row lists dropped), ``gx_seconds`` the
+    wall time of the GX call, ``blocked`` the gate's message when the batch was blocked.
+    """
 
     dataset: str
     partition: str
@@ -95,6 +112,19 @@ class ValidationOutcome:
     valid: pd.DataFrame
     quarantine: pd.DataFrame
     results: list[ExpectationResult]
+    validated_at: datetime
+    gx_seconds: float
+    gx_result: ExpectationSuiteValidationResult = field(repr=False, compare=False)
+    blocked: str | None = None
+
+    @property
+    def status(self) -> Action:
+        """The batch's fate: blocked, else quarantined (some rows), warned, or passed."""
+        if self.blocked is not None:
+            return "blocked"
+        if len(self.quarantine):
+            return "quarantined"
+        return "warned" if any(r.action == "warned" for r in self.results) else "passed"
 
 
 # --- suites and parameters ------------------------------------------------------------------------
@@ -133,31 +163,39 @@ def suite_parameter_names(spec: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def default_row_count_band(dataset: str) -> dict[str, int]:
+    """The wide row-count band used without history: 1 .. communes (reports) or 1 .. 2,000,000."""
+    if dataset != "commune_reports":
+        return {"row_count_min": 1, "row_count_max": DEFAULT_MAX_ROWS}
+    from egov_index.registry import current_units
+
+    return {"row_count_min": 1, "row_count_max": len(current_units().communes)}
+
+
 def default_parameters(dataset: str) -> dict[str, Any]:
     """Run-time suite parameters known without the caller: registry codes and the row-count band.
 
-    ``procedure_codes`` (dossiers) has no default: pass the current catalogue's codes.
+    ``procedure_codes`` (dossiers) has no default: pass the current catalogue's codes. A band from
+    recent history: :func:`egov_index.validation_history.row_count_band`.
     """
     from egov_index.registry import current_units
 
     units = current_units()
     communes = units.communes
-    max_rows = {"commune_reports": len(communes), "dossiers": DEFAULT_MAX_ROWS}
     return {
         "commune_codes": units.commune_codes(),
         "province_codes": units.province_codes(),
         "commune_province_pairs": [
             [c, p] for c, p in zip(communes["commune_code"], communes["province_code"], strict=True)
         ],
-        "row_count_min": 1,
-        "row_count_max": max_rows.get(dataset, DEFAULT_MAX_ROWS),
+        **default_row_count_band(dataset),
     }
 
 
 # --- GX plumbing (imported lazily) -----------------------------------------------------------------
 
 
-def _gx() -> ModuleType:
+def import_gx() -> ModuleType:
     """Import GX with its usage analytics switched off (the variable must be set first)."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     import great_expectations
@@ -168,9 +206,15 @@ def _gx() -> ModuleType:
 @cache
 def _batch_definition() -> BatchDefinition:
     """One ephemeral GX context per process, without analytics or progress bars."""
-    gx = _gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX labels every pandas batch with an MD5 of the whole frame (batch_markers, read by nothing),
+    # twice per Batch.validate: about 40 % of the GX time on 1 M rows. GX itself skips it above 1 GB.
+    if not hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        raise RuntimeError("great_expectations changed: pandas_execution_engine.HASH_THRESHOLD is gone")
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("egov_index").add_dataframe_asset("batch")
@@ -179,8 +223,10 @@ def _batch_definition() -> BatchDefinition:
 
 def _gx_suite(spec: Mapping[str, Any]) -> ExpectationSuite:
     """Build the GX suite; GX silently drops invalid expectations, so a lost one is an error here."""
-    gx = _gx()
-    expectations = [{**e, "id": str(i)} for i, e in enumerate(spec["expectations"])]  # ids keep suite order
+    gx = import_gx()
+    # ids: the position in the suite as a UUID (GX serialises results only with UUID ids); the
+    # results are sorted back into suite order by it
+    expectations = [{**e, "id": str(uuid.UUID(int=i))} for i, e in enumerate(spec["expectations"])]
     suite = gx.ExpectationSuite(name=spec["name"], expectations=expectations, meta=spec.get("meta"))
     if len(suite.expectations) != len(spec["expectations"]):
         raise ValueError(
@@ -190,11 +236,29 @@ def _gx_suite(spec: Mapping[str, Any]) -> ExpectationSuite:
     return suite
 
 
+def _gx_view(frame: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    """The same rows and values in types GX evaluates vectorised (same index, so row labels match).
+
+    String columns other than the record key become categoricals (GX filters and compares codes,
+    not Arrow strings); nullable integers without missing values become int64 (GX's range check
+    goes value by value on nullable integers).
+    """
+    view = frame.copy(deep=False)
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.StringDtype) and column != key:
+            view[column] = frame[column].astype("category")
+        elif isinstance(dtype, pd.Int64Dtype) and not frame[column].hasnans:
+            view[column] = frame[column].to_numpy(dtype="int64")
+    return view
+
+
 def _run_suite(
     spec: Mapping[str, Any], frame: pd.DataFrame, parameters: Mapping[str, Any]
-) -> list[ExpectationValidationResult]:
+) -> ExpectationSuiteValidationResult:
+    """One GX call on the batch; the results come back in suite order."""
     suite = _gx_suite(spec)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    view = _gx_view(frame, RECORD_KEYS.get(spec["name"]))
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": view})
     with warnings.catch_warnings():
         # GX's pandas engine reads Series.values of tz-aware columns; pandas 3.1 warns on every call.
         warnings.filterwarnings("ignore", "Series.values returning an ndarray", DeprecationWarning)
@@ -207,7 +271,8 @@ def _run_suite(
                 "return_unexpected_index_query": False,
             },
         )
-    return sorted(validation.results, key=lambda r: int(r.expectation_config.id))
+    validation.results = sorted(validation.results, key=lambda r: uuid.UUID(r.expectation_config.id).int)
+    return validation
 
 
 # --- reducing GX results ---------------------------------------------------------------------------
@@ -359,14 +424,37 @@ def validate_batch(
 
     data = frame.reset_index(drop=True)
     rows_in = len(data)
-    reduced = [_reduce(raw, dataset, partition, rows_in) for raw in _run_suite(spec, data, values)]
+    validated_at = datetime.now(UTC)
+    started = time.perf_counter()
+    validation = _run_suite(spec, data, values)
+    gx_seconds = time.perf_counter() - started
+    reduced = [_reduce(raw, dataset, partition, rows_in) for raw in validation.results]
     results = [result for result, _ in reduced]
+    for raw in validation.results:
+        for key in PER_ROW_KEYS:
+            (raw.result or {}).pop(key, None)
+
+    def blocked_outcome(message: str) -> BatchBlocked:
+        nothing = _quarantine_frame(dataset, partition, data.iloc[:0], [])
+        outcome = ValidationOutcome(
+            dataset,
+            partition,
+            rows_in,
+            valid=data.iloc[:0],
+            quarantine=nothing,
+            results=results,
+            validated_at=validated_at,
+            gx_seconds=gx_seconds,
+            gx_result=validation,
+            blocked=message,
+        )
+        return BatchBlocked(message, outcome)
 
     for result in results:
         if result.action == "warned":
             log.warning("data-quality warning: %s", _describe(result).strip())
     if blocked := [r for r in results if r.action == "blocked"]:
-        raise BatchBlocked(_blocked_message(dataset, partition, blocked), results)
+        raise blocked_outcome(_blocked_message(dataset, partition, blocked))
 
     failures: dict[int, list[ExpectationResult]] = {}
     for result, labels in reduced:
@@ -374,8 +462,7 @@ def validate_batch(
             failures.setdefault(label, []).append(result)
     bad_rows, pulled = len(failures) + rows_already_rejected, rows_in + rows_already_rejected
     if pulled and bad_rows / pulled > max_quarantine_share:
-        message = _share_message(dataset, partition, results, bad_rows, pulled, max_quarantine_share)
-        raise BatchBlocked(message, results)
+        raise blocked_outcome(_share_message(dataset, partition, results, bad_rows, pulled, max_quarantine_share))
 
     positions = sorted(failures)
     keep = np.ones(rows_in, dtype=bool)
@@ -385,15 +472,18 @@ def validate_batch(
     assert len(valid) + len(quarantine) == rows_in, "every input row is either valid or quarantined"
 
     log.info(
-        "data quality %s/%s: %d rows in, %d valid, %d quarantined, %d warning(s)",
+        "data quality %s/%s: %d rows in, %d valid, %d quarantined, %d warning(s); GX %.2f s",
         dataset,
         partition,
         rows_in,
         len(valid),
         len(quarantine),
         sum(r.action == "warned" for r in results),
+        gx_seconds,
     )
-    return ValidationOutcome(dataset, partition, rows_in, valid, quarantine, results)
+    return ValidationOutcome(
+        dataset, partition, rows_in, valid, quarantine, results, validated_at, gx_seconds, validation
+    )
 
 
 def _quarantine_frame(

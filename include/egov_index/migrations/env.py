@@ -17,6 +17,7 @@ from __future__ import annotations
 from alembic import context
 
 import egov_index.sql_publish  # noqa: F401,E402  (registers its tables on Base.metadata)
+import egov_index.validation_history  # noqa: F401,E402
 from egov_index.ledger import VERSION_TABLE, Base
 
 connection = context.config.attributes.get("connection")
