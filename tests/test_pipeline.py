@@ -163,3 +163,29 @@ def _settings(root: Path) -> Settings:
         inbox_dir=root / "inbox",
         sql_url=f"sqlite:///{root / 'egov.sqlite'}",
     )
+
+
+def test_inbox_redelivery_is_a_noop_and_a_bad_file_is_set_aside(tmp_path: Path):
+    from egov_index.errors import InboxFilesFailed
+    from egov_index.source_server.files import write_report_files
+
+    env = (DataStore(tmp_path), _settings(tmp_path))
+    inbox = env[1].inbox_dir
+    commune = current_units().communes_of("46")["commune_code"].tolist()[:1]
+    [first] = write_report_files(inbox, "2026-Q3", seed=3, communes=commune, styles=["csv-utf8-comma"])
+    content = first.read_bytes()
+    assert len(pipeline.ingest_inbox(*env)["ingested"]) == 1
+    before = sha_of(env[0], "snapshots/commune_reports", {"period": "2026-Q3"})
+
+    (inbox / first.name).write_bytes(content)  # the commune sends the same file again
+    (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(InboxFilesFailed, match="broken.xlsx"):
+        pipeline.ingest_inbox(*env)
+    assert sha_of(env[0], "snapshots/commune_reports", {"period": "2026-Q3"}) == before
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []
+    failed = sorted(p.name for p in (inbox / "failed").iterdir())
+    assert len(failed) == 2 and failed[1].endswith("broken.xlsx.error.txt")
+
+
+def sha_of(store: DataStore, dataset: str, partition: dict[str, str]) -> str:
+    return json.loads((store.partition_dir(dataset, partition) / MANIFEST_FILE).read_text())["sha256"]

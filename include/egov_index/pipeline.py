@@ -405,19 +405,6 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
             entry = None
             try:
                 status = claim(file, ledger, archive).status
-                if status == "identical":
-                    entry = ledger.start(
-                        run_id=run_id,
-                        source="inbox",
-                        dataset="commune_reports",
-                        partition=batch,
-                        file_name=file.name,
-                        file_sha256=file.sha256,
-                    )
-                    ledger.finish(entry, "skipped_duplicate")
-                    outcome["duplicates"].append(file.name)
-                    mark_processed(file)
-                    continue
                 entry = ledger.start(
                     run_id=run_id,
                     source="inbox",
@@ -426,6 +413,11 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
                     file_name=file.name,
                     file_sha256=file.sha256,
                 )
+                if status == "identical":
+                    ledger.finish(entry, "skipped_duplicate")
+                    outcome["duplicates"].append(file.name)
+                    mark_processed(file)
+                    continue
                 records = file_records(file.path, file.name, file.mtime.isoformat())
                 summary = ingest_records(store, settings, "commune_reports", records, batch, run_id)
                 ledger.finish(
