@@ -49,6 +49,11 @@ def quality_lines(store: DataStore) -> list[str]:
     return lines
 
 
+def data_docs_lines(data_root: Path) -> list[str]:
+    index = data_root / "quality" / "data_docs" / "index.html"
+    return [f"Great Expectations Data Docs (offline HTML): {index}"] if index.exists() else []
+
+
 def province_table(store: DataStore, period: str) -> pd.DataFrame:
     ranking = store.read(RANKING, ds.field("period") == period).to_pandas()
     provinces = ranking[ranking["level"] == "province"].sort_values(["overall_rank", "unit_code"])
@@ -76,6 +81,7 @@ def render_report(data_root: Path, period: str) -> str:
         "",
         "== Data quality (rows pulled = snapshot + quarantine)",
         *quality_lines(store),
+        *data_docs_lines(data_root),
         "",
         f"== Province ranking {period} ({len(table)} provinces; indices in [0, 1], standard competition ranks)",
         legend,
