@@ -29,6 +29,7 @@ from egov_index.report_files import (
     parse_number,
     read_report_file,
 )
+from egov_index.source_server.files import encode_cp1258
 
 SOURCES_DOC = Path(__file__).parents[1] / "docs" / "sources.md"
 
@@ -285,20 +286,6 @@ def csv_text(delimiter: str, rows: list[list[str]] | None = None) -> str:
     return buffer.getvalue()
 
 
-_TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
-
-
-def encode_cp1258(text: str) -> bytes:
-    """Windows-1258 as Vietnamese Windows writes it: a precomposed base letter + a combining tone mark."""
-    out = bytearray()
-    for ch in unicodedata.normalize("NFC", text):
-        try:
-            out += ch.encode("cp1258")
-        except UnicodeEncodeError:
-            parts = unicodedata.normalize("NFD", ch)
-            base = unicodedata.normalize("NFC", "".join(p for p in parts if p not in _TONE_MARKS))
-            out += (base + "".join(p for p in parts if p in _TONE_MARKS)).encode("cp1258")
-    return bytes(out)
 
 
 CSV_VARIANTS = {  # name: (encoder, delimiter, detected encoding)
