@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from egov_index import schemas
-from egov_index.pipeline import VALIDATION_RESULT_SCHEMA
+from egov_index.schemas import VALIDATION_RESULT_SCHEMA
 
 DICTIONARY = (Path(__file__).parents[1] / "docs" / "data-dictionary.md").read_text()
 

@@ -586,7 +586,7 @@ def test_record_json_round_trips_the_original_row() -> None:
 
 
 def test_summarize_gives_one_history_row_per_expectation() -> None:
-    from egov_index.pipeline import VALIDATION_RESULT_SCHEMA
+    from egov_index.schemas import VALIDATION_RESULT_SCHEMA
 
     outcome = run("procedures", good_procedures())
     with pytest.raises(BatchBlocked) as raised:

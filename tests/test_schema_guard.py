@@ -33,7 +33,7 @@ def published_schemas() -> dict[str, pa.Schema]:
         pipeline.RANKING: schemas.RANKING_SCHEMA,
         pipeline.INDICATOR_VALUES: schemas.INDICATOR_VALUE_SCHEMA,
         pipeline.QUARANTINE: schemas.QUARANTINE_SCHEMA,
-        pipeline.VALIDATION_RESULTS: pipeline.VALIDATION_RESULT_SCHEMA,
+        pipeline.VALIDATION_RESULTS: schemas.VALIDATION_RESULT_SCHEMA,
         **{
             path: schemas.arrow_schema(schemas.SOURCE_FIELDS[name])
             for name, path in pipeline.SNAPSHOT_DATASETS.items()

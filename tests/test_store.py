@@ -106,7 +106,7 @@ PUBLISHED: dict[str, tuple[pa.Schema, list[dict[str, str]], str]] = {
         "*/*/*.parquet",
     ),
     pipeline.VALIDATION_RESULTS: (
-        pipeline.VALIDATION_RESULT_SCHEMA,
+        schemas.VALIDATION_RESULT_SCHEMA,
         [{"dataset": "dossiers", "partition": "2026-09-30"}, {"dataset": "procedures", "partition": "2026-09-30"}],
         "*/*/*.parquet",
     ),

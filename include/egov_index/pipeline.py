@@ -53,18 +53,6 @@ SNAPSHOT_VERSION_COLUMN: dict[str, str | None] = {
 INDICATOR_VALUES = "indicator_values"
 RANKING = "ranking"
 
-VALIDATION_RESULT_SCHEMA = pa.schema(
-    [
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("partition", pa.string(), nullable=False),
-        pa.field("expectation", pa.string(), nullable=False),
-        pa.field("column", pa.string(), nullable=True),
-        pa.field("severity", pa.string(), nullable=False),
-        pa.field("success", pa.bool_(), nullable=False),
-        pa.field("element_count", pa.int64(), nullable=True),
-        pa.field("unexpected_count", pa.int64(), nullable=True),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -223,8 +211,8 @@ def publish_quality(
         .sort_values(["record_key", "expectations"], kind="stable")
         .reset_index(drop=True)
     )
-    results = pd.DataFrame(summarize([outcome]), columns=VALIDATION_RESULT_SCHEMA.names)
-    store.publish(VALIDATION_RESULTS, where, to_table(results, VALIDATION_RESULT_SCHEMA))
+    results = pd.DataFrame(summarize([outcome]), columns=schemas.VALIDATION_RESULT_SCHEMA.names)
+    store.publish(VALIDATION_RESULTS, where, to_table(results, schemas.VALIDATION_RESULT_SCHEMA))
     store.publish(QUARANTINE, where, to_table(quarantine, schemas.QUARANTINE_SCHEMA), manifest)
 
 
@@ -311,15 +299,22 @@ def ingest_from_api(
         except Exception as exc:
             ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        ledger.finish(
-            entry,
-            "succeeded",
-            rows_pulled=summary.rows_pulled,
-            rows_snapshot=summary.rows_snapshot,
-            rows_quarantined=summary.rows_quarantined,
-            payload_sha256=recorder.batch.payload_sha256 if recorder.batch else None,
-        )
+        finish_succeeded(ledger, entry, summary, recorder.batch.payload_sha256 if recorder.batch else None)
     return summary.as_dict()
+
+
+def finish_succeeded(
+    ledger: Any, entry: int, summary: BatchSummary, payload_sha256: str | None = None
+) -> None:
+    """Close a ledger entry with the batch's accounting."""
+    ledger.finish(
+        entry,
+        "succeeded",
+        rows_pulled=summary.rows_pulled,
+        rows_snapshot=summary.rows_snapshot,
+        rows_quarantined=summary.rows_quarantined,
+        payload_sha256=payload_sha256,
+    )
 
 
 def ingest_records(
@@ -420,13 +415,7 @@ def ingest_inbox(store: DataStore, settings: Settings, run_id: str = "manual") -
                     continue
                 records = file_records(file.path, file.name, file.mtime.isoformat())
                 summary = ingest_records(store, settings, "commune_reports", records, batch, run_id)
-                ledger.finish(
-                    entry,
-                    "succeeded",
-                    rows_pulled=summary.rows_pulled,
-                    rows_snapshot=summary.rows_snapshot,
-                    rows_quarantined=summary.rows_quarantined,
-                )
+                finish_succeeded(ledger, entry, summary)
                 ledger.record_file_version(file.key, file.sha256, entry_id=entry)
                 mark_processed(file)
                 outcome["ingested"].append(summary.as_dict())

@@ -184,6 +184,21 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# --- validation results: one row per expectation per validated batch -----------------------
+VALIDATION_RESULT_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("partition", pa.string(), nullable=False),
+        pa.field("expectation", pa.string(), nullable=False),
+        pa.field("column", pa.string(), nullable=True),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("success", pa.bool_(), nullable=False),
+        pa.field("element_count", pa.int64(), nullable=True),
+        pa.field("unexpected_count", pa.int64(), nullable=True),
+    ]
+)
+
+
 # --- published: indicator values (long form) and the ranking ---------------------------
 INDICATOR_VALUE_SCHEMA = pa.schema(
     [
