@@ -36,9 +36,11 @@ up: venv
 report: venv
 	$(PY) -m egov_index.cli report
 
-## bench: measured figures (JSON), not timed tests; today: GX validation of 1 M dossier rows
+## bench: measured figures (JSON), not timed tests: GX validation of 1 M dossier rows; the ranking engine
+## (compute, explanations, robustness with 1,000 draws) on the whole country
 bench: venv
 	$(PY) scripts/bench_gx.py
+	$(PY) scripts/bench_ranking.py
 
 ## lock: recompile the pinned requirements from requirements*.in
 lock: venv

@@ -14,15 +14,20 @@ DOC = """
 **What it does.** Runs whenever the nightly ingest publishes new snapshots (data-aware schedule on the
 `egov_snapshots` asset) and recomputes the ranking of the period those snapshots belong to (quarter to
 date). It reads the commune-report, dossier and catalogue snapshots, computes every indicator of the
-methodology (`include/egov_index/methodology/*.yaml`), the six category indices, the overall index and
-the ranks (standard competition ranking) of 3,321 communes and 34 provinces, checks the result with the
-`ranking` expectation suite and publishes `indicator_values/period=…` and `ranking/period=…`.
+methodology (`include/egov_index/methodology/*.yaml`, chosen by `EGOV_METHODOLOGY`), the six category
+indices, the overall index, the ranks (standard competition ranking) of 3,321 communes and 34 provinces
+and the rank changes against the period before and a year earlier; checks the result with the `ranking`
+expectation suite and publishes `ranking_v2/`, `indicator_values/`, `explanations/` and
+`rank_uncertainty/` (`period=…`), the SQL tables, and a self-contained HTML report whose path is in the
+log of `rank_period` (`reports/period=…/ranking-report-….html` under the data root).
 Trigger it by hand with `{"period": "2026-Q3"}` (or `"2026"` for a year).
 
 **When it fails.**
 - *no commune-report snapshot for …*: run the nightly ingest for a day of that period first.
 - *DataQualityBlocked on ranking*: a bug or a methodology error; the previous ranking stays published.
   Check the methodology file named in the log.
+- *MethodologyError*: the methodology file is invalid; the message lists every problem (entry and allowed
+  values). Fix the file and clear the task; nothing was published.
 """
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-from egov_index import pull
+from egov_index import pipeline, pull
 from egov_index.cli import nightly_logical_date
 from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
 from egov_index.periods import local_day_window
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.e2e
 
 DAY = "2026-09-30"
 PERIOD = "2026-Q3"
+PUBLISHED_2018 = Path(__file__).parent / "fixtures" / "published" / "ict_index_2018_full.csv"
 FILE_STYLES = ("xlsx-table", "xlsx-form", "csv-cp1258-semicolon", "csv-utf16-semicolon")
 
 
@@ -49,11 +52,28 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     migrate(env)
     # some communes also (or only) send their report as a file: the same reports, other channels
     communes = current_units().communes_of("52")["commune_code"].tolist()[:12]
-    files = write_report_files(inbox, PERIOD, seed=7, communes=communes, styles=FILE_STYLES, defect_rate=0.004)
+    files = write_report_files(
+        inbox, PERIOD, seed=7, communes=communes, styles=FILE_STYLES, defect_rate=0.004
+    )
     token = secrets.token_urlsafe(24)
     with running_server(base, token=token, seed=7, dossiers_per_day=3000, defect_rate=0.004) as url:
         env.update(source_connections(url, token))
         dags_test(env, "egov_nightly_ingest", nightly_logical_date(date.fromisoformat(DAY)))
+        # the ministry's 2018 table as a baseline (the data dictionary queries every dataset)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "egov_index.cli",
+                "--data-root",
+                str(data),
+                "import-ranking",
+                str(PUBLISHED_2018),
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         dags_test(env, "egov_ranking", conf={"period": PERIOD})
         yield Run(env=env, data=data, home=home, url=url, token=token, files=[f.name for f in files])
 
@@ -120,7 +140,7 @@ def test_inbox_files_went_through_and_were_accounted(run: Run):
 
 def test_ranking_covers_every_unit_exactly_once_per_level(run: Run):
     units = current_units()
-    ranking = DataStore(run.data).read("ranking", ds.field("period") == PERIOD).to_pandas()
+    ranking = DataStore(run.data).read(pipeline.RANKING, ds.field("period") == PERIOD).to_pandas()
     communes = ranking[ranking["level"] == "commune"]
     provinces = ranking[ranking["level"] == "province"]
     assert sorted(communes["unit_code"].astype(str)) == sorted(units.commune_codes())
@@ -132,10 +152,32 @@ def test_ranking_covers_every_unit_exactly_once_per_level(run: Run):
     assert provinces["overall_index"].nunique() > 10  # the ranking is not uniform
 
 
+def test_explanations_bands_and_the_html_report_are_published(run: Run):
+    store = DataStore(run.data)
+    ranking = store.read(pipeline.RANKING, ds.field("period") == PERIOD).to_pandas()
+    explanations = store.read(pipeline.EXPLANATIONS, ds.field("period") == PERIOD).to_pandas()
+    bands = store.read(pipeline.RANK_UNCERTAINTY, ds.field("period") == PERIOD).to_pandas()
+    assert len(bands) == len(ranking) == 3321 + 34
+    assert explanations.groupby("level", observed=True)["unit_code"].nunique().to_dict() == {
+        "commune": 3321,
+        "province": 34,
+    }
+    provinces = ranking[ranking["level"] == "province"]
+    below_top = provinces[provinces["overall_rank"] > 1]
+    moves = explanations[(explanations["level"] == "province") & explanations["best_move_up"]]
+    assert set(moves["unit_code"].astype(str)) == set(below_top["unit_code"].astype(str))
+    [report] = (run.data / "reports" / f"period={PERIOD}").glob("*.html")
+    html = report.read_text(encoding="utf-8")
+    top = provinces.sort_values(["overall_rank", "unit_code"]).iloc[0]["unit_name"]
+    assert top in html and "http://" not in html and "https://" not in html
+    log = (run.home / "logs" / "dags-test-egov_ranking.log").read_text(errors="replace")
+    assert f"HTML ranking report of {PERIOD}: {report}" in log  # the task log links the report
+
+
 def test_outputs_are_readable_by_duckdb(run: Run):
     con = duckdb.connect()
     rows = con.execute(
-        f"select level, count(*) from read_parquet('{run.data}/ranking/*/*.parquet', hive_partitioning=true) "
+        f"select level, count(*) from read_parquet('{run.data}/{pipeline.RANKING}/*/*.parquet', hive_partitioning=true) "
         f"where period = '{PERIOD}' group by level order by level"
     ).fetchall()
     assert rows == [("commune", 3321), ("province", 34)]
@@ -208,6 +250,6 @@ def test_each_run_built_its_data_docs_and_recorded_its_validation_history(run: R
     engine = sa.create_engine(run.env.get("EGOV_SQL_URL") or f"sqlite:///{run.data / 'egov-index.sqlite'}")
     with engine.connect() as con:
         datasets = {r[0] for r in con.execute(sa.text("select distinct dataset from validation_results"))}
-        ranked = con.execute(sa.text("select count(*) from ranking")).scalar_one()
+        ranked = con.execute(sa.text("select count(*) from ranking_v2")).scalar_one()
     assert {"commune_reports", "dossiers", "procedures", "ranking"} <= datasets
     assert ranked == 3321 + 34

@@ -180,10 +180,29 @@ def good_ranking() -> pd.DataFrame:
         has_report=True,
     )
     frame["overall_index"] = frame["overall_points"] / frame["overall_max_points"]
+    frame["report_treatment"] = "reported"
+    frame["carried_from_period"] = None
+    frame["reported_share"] = 1.0
     for c in CATEGORIES:
         frame[f"{c}_index"] = frame["overall_index"]
         frame[f"{c}_rank"] = frame["overall_rank"]
-    frame.loc[frame["level"] == "province", "overall_rank_in_province"] = None
+        frame[f"{c}_rank_in_province"] = frame["overall_rank_in_province"]
+    for baseline in ("previous", "year_ago"):
+        frame[f"{baseline}_period"] = "2026-Q2" if baseline == "previous" else "2025-Q3"
+        frame[f"{baseline}_basis"] = "computed"
+        frame[f"{baseline}_rank"] = frame["overall_rank"]
+        frame[f"{baseline}_rank_change"] = 0
+    province = frame["level"] == "province"
+    frame.loc[province, "overall_rank_in_province"] = None
+    for c in CATEGORIES:
+        frame.loc[province, f"{c}_rank_in_province"] = None
+    # a commune excluded for a missing report: no points, index or rank, which the suite accepts
+    excluded = frame.index[~province][0]
+    frame.loc[excluded, "report_treatment"] = "excluded"
+    frame.loc[excluded, "reported_share"] = 0.0
+    frame.loc[excluded, ["overall_points", "overall_index", "overall_rank", "overall_rank_in_province"]] = None
+    for c in CATEGORIES:
+        frame.loc[excluded, [f"{c}_index", f"{c}_rank", f"{c}_rank_in_province"]] = None
     return frame[RANKING_SCHEMA.names]
 
 
@@ -520,7 +539,11 @@ def test_missing_column_blocks_with_a_readable_message() -> None:
         ("c4_index", -0.1, BETWEEN),
         ("c2_rank", 0, BETWEEN),
         ("level", "district", IN_SET),
-        ("overall_index", None, NOT_NULL),
+        ("overall_index", None, NOT_NULL),  # only an excluded commune (row 0) may lack its index
+        ("c3_rank", None, NOT_NULL),
+        ("report_treatment", "skipped", IN_SET),
+        ("previous_basis", "guessed", IN_SET),
+        ("reported_share", 1.5, BETWEEN),
     ],
 )
 def test_bad_ranking_is_blocked_not_quarantined(column: str, value: Any, expectation: str) -> None:

@@ -346,7 +346,7 @@ def test_yes_no_at_commune_and_province(method: Methodology) -> None:
     province = value_row(result, "01", "c1_has_lan")
     assert (province["numerator"], province["denominator"]) == (1.0, 3.0)
     assert province["points"] == pytest.approx(full / 3)
-    assert province["missing_treatment"] == "coverage_weighted"
+    assert pd.isna(province["missing_treatment"])  # the share of all communes: no coverage factor
     assert value_row(result, "02", "c1_has_lan")["points"] == pytest.approx(full)
 
 
@@ -434,7 +434,8 @@ def test_every_registry_unit_appears_once_per_level_even_without_data(method: Me
     assert ranking["level"].tolist() == ["province"] * 34 + ["commune"] * 3321
     # nobody has points, so everybody ties at rank 1
     assert (ranking["overall_index"] == 0).all() and (ranking["overall_rank"] == 1).all()
-    assert len(result.indicator_values) == (3321 + 34) * len(method.indicators)
+    expected_rows = 3321 * len(method.indicators_at("commune")) + 34 * len(method.indicators_at("province"))
+    assert len(result.indicator_values) == expected_rows
     assert not ranking["has_report"].any()
 
 
@@ -467,9 +468,11 @@ def test_outputs_match_the_arrow_schemas_and_are_consistent(method: Methodology)
     assert (values["points"] <= values["max_points"] + 1e-12).all() and (values["points"] >= 0).all()
 
     # overall index = sum of points / sum of max points, rounded to the published precision
-    assert (ranking["overall_max_points"] == method.max_points).all()
+    max_points = ranking["level"].map({lvl: method.max_points_at(lvl) for lvl in ("commune", "province")})
+    assert (ranking["overall_max_points"] == max_points).all()
+    assert method.max_points_at("province") == method.max_points > method.max_points_at("commune")
     scale = 10**method.published_precision
-    unrounded = ranking["overall_points"] / method.max_points
+    unrounded = ranking["overall_points"] / max_points
     assert ((ranking["overall_index"] - unrounded).abs() <= 0.5 / scale + 1e-12).all()
     published = ranking[index_columns] * scale
     assert np.allclose(published, published.round())  # indices carry the published precision only
@@ -513,6 +516,7 @@ def test_dossier_measures_counts(method: Methodology) -> None:
         "digitised": 1,
         "full_online_procedure": 2,
         "full_online_procedure_online": 1,
+        "resolved_late": 1,
     }
     assert counts.loc["10002", "received"] == 1
     from_arrow = dossier_measures(via_arrow(docs, DOSSIER_SCHEMA), via_arrow(procedures(), PROCEDURE_SCHEMA))
@@ -578,64 +582,11 @@ def test_national_registry_with_100k_dossiers_covers_every_unit(method: Methodol
     assert not ranking.duplicated(["level", "unit_code"]).any()
 
 
-# --- worked example of docs/methodology.md -----------------------------------------------------------
-
-
-def test_worked_example_of_the_docs(method: Methodology) -> None:
-    c1 = (
-        "officials_total",
-        "officials_with_computer",
-        "computers_total",
-        "computers_internet",
-        "has_lan",
-        "connected_state_network",
-        "villages_total",
-        "villages_with_broadband",
-        "video_conference_endpoints",
-        "malware_monitoring",
-    )
-    figures = {
-        "00004": (20, 19, 25, 19, True, False, 8, 6, 1, True),  # Phường Ba Đình, the worked commune
-        "00008": (10, 10, 10, 10, True, True, 5, 4, 0, False),  # Phường Ngọc Hà
-        "00025": (25, 24, 20, 19, True, True, 50, 17, 1, False),  # Phường Giảng Võ
-        "00070": (10, 6, 0, 0, True, False, 6, 6, 0, True),  # Phường Hoàn Kiếm
-    }
-    rows = tuple(report(code, **dict(zip(c1, values, strict=True))) for code, values in figures.items())
-    result = run(method, rows, registry=current_units())
-
-    points = result.indicator_values.set_index(["unit_code", "indicator_id"])["points"]
-    worked = {
-        "c1_officials_with_computer": 4.75,
-        "c1_computers_internet": 2.4,
-        "c1_has_lan": 2.0,
-        "c1_state_network": 0.0,
-        "c1_villages_broadband": 3.0,
-        "c1_video_conference": 1.0,
-        "c1_malware_monitoring": 2.0,
-    }
-    for indicator_id, expected in worked.items():
-        assert points[("00004", indicator_id)] == pytest.approx(expected)
-
-    ranking = result.ranking.set_index("unit_code")
-    assert ranking.loc["00004", "overall_points"] == pytest.approx(15.15)
-    assert ranking.loc[list(figures), "c1_index"].tolist() == [0.758, 0.81, 0.758, 0.55]
-    assert ranking.loc[list(figures), "c1_rank"].tolist() == [2, 1, 2, 4]
-    communes = ranking[ranking["level"] == "commune"]
-    assert (communes.drop(index=list(figures))["c1_rank"] == 5).all()
-    province = result.indicator_values[
-        (result.indicator_values["unit_code"] == "01")
-        & (result.indicator_values["indicator_id"] == "c1_officials_with_computer")
-    ].iloc[0]
-    assert (province["numerator"], province["denominator"]) == (59.0, 65.0)
-    assert province["points"] == pytest.approx(59 / 65 * 4 / 126 * 5)
-    assert ranking.loc["01", "c1_index"] == 0.023
-
-
 # --- methodology file and loader ------------------------------------------------------------------------
 
 
 def test_default_methodology(method: Methodology) -> None:
-    assert available_methodologies() == ["mic-six-category"]
+    assert available_methodologies() == ["egdi-relative", "mic-six-category"]
     assert method.id == "mic-six-category" and method.published_precision == 3
     assert [c.code for c in method.categories] == list(CATEGORIES)
     assert {c.code: c.max_points for c in method.categories} == {
@@ -735,5 +686,5 @@ def test_loader_rejects_duplicate_keys_and_unknown_names(tmp_path: Path) -> None
     path.write_text(METHODOLOGY_YAML.read_text(encoding="utf-8") + "\nid: again\n", encoding="utf-8")
     with pytest.raises(MethodologyError, match="duplicate key 'id'"):
         load_methodology(str(path))
-    with pytest.raises(MethodologyError, match="unknown methodology 'dti-2022'; shipped: mic-six-category"):
+    with pytest.raises(MethodologyError, match="unknown methodology 'dti-2022'; shipped: egdi-relative, mic-six-category"):
         load_methodology("dti-2022")

@@ -73,7 +73,7 @@ def test_published_schemas_match_the_golden_file():
         pytest.fail(
             "Breaking change to a published schema:\n  " + "\n  ".join(breaking) + "\n"
             "Readers of the current version would break. Keep the old schema, or publish the new one under a "
-            f"new version path (e.g. {versioned(pipeline.RANKING, 2)!r}: change the path constant in pipeline.py), "
+            f"new version path (e.g. {versioned('ranking', dataset_version(pipeline.RANKING) + 1)!r}: change the path constant in pipeline.py), "
             f"then record it with:\n  {HOW_TO_UPDATE}"
         )
     if additive and UPDATE:
@@ -129,15 +129,19 @@ def test_the_guard_catches_a_rename_drop_or_retype(change, expected):
 def test_an_added_nullable_column_needs_a_deliberate_golden_update():
     change = lambda s: s.append(pa.field("population", pa.int64(), nullable=True))  # noqa: E731
     breaking, additive, updated = review(json.loads(GOLDEN.read_text()), mutated(change))
-    assert breaking == [] and additive == ["ranking: columns added or reordered"]
+    assert breaking == [] and additive == [f"{pipeline.RANKING}: columns added or reordered"]
     assert updated[pipeline.RANKING]["fields"][-1] == {"name": "population", "type": "int64", "nullable": True}
 
 
 def test_a_new_version_path_gets_its_own_entry_and_keeps_the_old_one():
     golden = json.loads(GOLDEN.read_text())
     retyped = schemas.RANKING_SCHEMA.set(0, pa.field("period", pa.string(), nullable=False))
-    current = {**published_schemas(), versioned(pipeline.RANKING, 2): retyped}
+    current_version = dataset_version(pipeline.RANKING)
+    following = versioned("ranking", current_version + 1)
+    current = {**published_schemas(), following: retyped}
     del current[pipeline.RANKING]
     breaking, additive, updated = review(golden, current)
-    assert breaking == [] and additive == ["ranking_v2: new dataset path (version 2)"]
-    assert updated[pipeline.RANKING] == golden[pipeline.RANKING] and updated["ranking_v2"]["version"] == 2
+    assert breaking == [] and additive == [f"{following}: new dataset path (version {current_version + 1})"]
+    assert updated[pipeline.RANKING] == golden[pipeline.RANKING]
+    assert updated[following]["version"] == current_version + 1
+    assert updated["ranking"] == golden["ranking"]  # version 1 stays described as it was published

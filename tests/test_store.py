@@ -337,7 +337,7 @@ def test_latest_view_is_a_self_contained_copy_of_the_newest_period(tmp_path):
     for period, n in (("2026-Q2", 4), ("2026-Q3", 6)):
         store.publish(pipeline.RANKING, {"period": period}, to_table(synthetic_frame(schema, n, period=period), schema))
     view = store.publish_latest(pipeline.RANKING, {"period": "2026-Q3"})
-    assert view.path == tmp_path / "latest" / "ranking" / DATA_FILE
+    assert view.path == tmp_path / "latest" / pipeline.RANKING / DATA_FILE
     latest = store.read_latest(pipeline.RANKING)
     assert latest.schema.equals(schema)  # the partition column is a real column, with its published type
     assert latest.num_rows == 6 and set(latest.column("period").to_pylist()) == {"2026-Q3"}
@@ -348,7 +348,7 @@ def test_latest_view_is_a_self_contained_copy_of_the_newest_period(tmp_path):
     assert older.partition == {"period": "2026-Q3"} and store.read_latest(pipeline.RANKING).num_rows == 6
     store.publish_latest(pipeline.RANKING, {"period": "2026-Q2"}, force=True)
     assert store.read_latest(pipeline.RANKING).num_rows == 4
-    manifest = json.loads((tmp_path / "latest" / "ranking" / MANIFEST_FILE).read_text())
+    manifest = json.loads((tmp_path / "latest" / pipeline.RANKING / MANIFEST_FILE).read_text())
     assert manifest["partition"] == {"period": "2026-Q2"}
     assert manifest["source_sha256"] == store.manifest(pipeline.RANKING, {"period": "2026-Q2"})["sha256"]
 
@@ -382,7 +382,7 @@ def test_manifests_of_a_dataset_read_with_duckdb_as_in_the_data_dictionary(tmp_p
         f"""
         SET VARIABLE ranking_files = (
           SELECT list(replace(filename, '{MANIFEST_FILE}', data_file))
-          FROM read_json('{tmp_path}/ranking/*/{MANIFEST_FILE}', filename = true));
+          FROM read_json('{tmp_path}/{pipeline.RANKING}/*/{MANIFEST_FILE}', filename = true));
         SELECT period, count(*) FROM read_parquet(getvariable('ranking_files'), hive_partitioning = true,
                                                   union_by_name = true)
         GROUP BY period ORDER BY period

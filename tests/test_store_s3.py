@@ -101,7 +101,7 @@ def test_duckdb_reads_the_files_its_manifests_name(store):
         f"""
         SET VARIABLE ranking_files = (
           SELECT list('s3://' || replace(filename, '{MANIFEST_FILE}', data_file))
-          FROM read_json('{root}/ranking/*/{MANIFEST_FILE}', filename = true));
+          FROM read_json('{root}/{pipeline.RANKING}/*/{MANIFEST_FILE}', filename = true));
         SELECT period, count(*) FROM read_parquet(getvariable('ranking_files'), hive_partitioning = true)
         GROUP BY period ORDER BY period
         """

@@ -9,6 +9,8 @@
   with the reference server running so the DAGs can be triggered from the UI.
 - ``report``: print the data-quality summary and ranking already under the data root.
 - ``replay``: rebuild the snapshots of one or more days offline, from the raw archive alone.
+- ``import-ranking``: import a ministry-published provincial ranking table (CSV) as a rank baseline
+  (docs/published-rankings.md) and print the import report.
 """
 
 from __future__ import annotations
@@ -118,6 +120,20 @@ def replay_days(source_root: Path, data_root: Path, first: date, last: date) -> 
     return summaries + replay_files(source_root, store, settings)
 
 
+def import_ranking(path: Path, data_root: Path, year: str | None, source: str | None) -> int:
+    """Import a published ranking table into ``data_root``; print the report, or the error (exit 1)."""
+    from egov_index.published_rankings import PublishedRankingError, import_published_ranking
+    from egov_index.store import DataStore
+
+    try:
+        result = import_published_ranking(DataStore(data_root), path, year=year, source=source)
+    except PublishedRankingError as exc:
+        print(f"import-ranking: {exc}", file=sys.stderr)
+        return 1
+    print(result.report_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="egov_index.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", DEFAULT_HOME)))
@@ -140,6 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--source-root", type=Path, required=True, help="data root whose raw/ archive to replay")
     rp.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
     rp.add_argument("--to", dest="last", type=date.fromisoformat)
+    imp = sub.add_parser(
+        "import-ranking", help="import a published provincial ranking table (CSV) as a baseline"
+    )
+    imp.add_argument("path", type=Path, help="the CSV file, as the ministry prints the table")
+    imp.add_argument("--year", help="the table's year, when the file has no year column")
+    imp.add_argument("--source", help="where the table comes from (default: the file name)")
+    imp.add_argument(
+        "--data-root",
+        dest="import_data_root",
+        type=Path,
+        help="data root to store it under (default: the global --data-root, i.e. EGOV_DATA_ROOT or ./data)",
+    )
     args = parser.parse_args(argv)
     home, data_root = args.home.resolve(), args.data_root.resolve()
     if args.command == "sample-run":
@@ -147,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "standalone":
         return standalone(home, data_root, args.seed, args.dossiers_per_day)
+    if args.command == "import-ranking":
+        root = args.import_data_root.resolve() if args.import_data_root else data_root
+        return import_ranking(args.path, root, args.year, args.source)
     if args.command == "replay":
         for summary in replay_days(
             args.source_root.resolve(), data_root, args.first, args.last or args.first

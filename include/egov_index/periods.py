@@ -51,6 +51,22 @@ def quarters_of(period: Period) -> list[str]:
     return [f"{period.start.year}-Q{q}" for q in range(1, 5)]
 
 
+def previous_period(label: str) -> str:
+    """The period before: 2026-Q1 -> 2025-Q4, 2026 -> 2025."""
+    period = parse_period(label)
+    if not period.is_quarter:
+        return str(period.start.year - 1)
+    quarter = (period.start.month - 1) // 3 + 1
+    return f"{period.start.year - 1}-Q4" if quarter == 1 else f"{period.start.year}-Q{quarter - 1}"
+
+
+def year_ago_period(label: str) -> str:
+    """The same period a year earlier: 2026-Q3 -> 2025-Q3, 2026 -> 2025."""
+    period = parse_period(label)
+    year = period.start.year - 1
+    return f"{year}-Q{(period.start.month - 1) // 3 + 1}" if period.is_quarter else str(year)
+
+
 @dataclass(frozen=True)
 class DayWindow:
     """One local civil day as a half-open UTC-aware interval [start, end)."""

@@ -24,9 +24,17 @@ from egov_index.config import Settings
 from egov_index.conform import conform, quarantine_rows
 from egov_index.errors import AccountingError, InboxFilesFailed
 from egov_index.header_mapping import UNIT_FIELDS
-from egov_index.periods import LOCAL_TZ, local_day_window, parse_period, quarters_of
+from egov_index.periods import (
+    LOCAL_TZ,
+    local_day_window,
+    parse_period,
+    previous_period,
+    quarters_of,
+    year_ago_period,
+)
+from egov_index.rank_changes import Baseline
 from egov_index.registry import current_units
-from egov_index.store import DataStore, to_table
+from egov_index.store import DataStore, to_table, versioned
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,11 @@ SNAPSHOT_VERSION_COLUMN: dict[str, str | None] = {
     "procedures": None,
 }
 INDICATOR_VALUES = "indicator_values"
-RANKING = "ranking"
-
+RANKING = versioned("ranking", 2)  # v2: nullable indices/ranks (excluded communes), rank changes
+RANKING_EARLIER_VERSIONS = ("ranking",)  # read (never written) as baselines of rank changes
+EXPLANATIONS = "explanations"
+RANK_UNCERTAINTY = "rank_uncertainty"
+REPORTS_DIR = "reports"  # the HTML report of each period: reports/period=<period>/<file>
 
 
 @dataclass(frozen=True)
@@ -495,10 +506,10 @@ def check_accounting(summaries: list[dict]) -> dict:
 def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Commune reports, dossiers received in the period (latest version each) and the catalogue."""
     p = parse_period(period)
-    reports = store.read(
-        SNAPSHOT_DATASETS["commune_reports"], ds.field("period").isin(quarters_of(p))
-    ).to_pandas()
-    if reports.empty:
+    # the period's quarters and the previous period's (a methodology may carry a missing report forward)
+    quarters = quarters_of(p) + quarters_of(parse_period(previous_period(period)))
+    reports = store.read(SNAPSHOT_DATASETS["commune_reports"], ds.field("period").isin(quarters)).to_pandas()
+    if not reports["period"].astype(str).isin(quarters_of(p)).any():
         raise FileNotFoundError(
             f"no commune-report snapshot for {period}: run the nightly ingest for a day in {period} first"
         )
@@ -518,30 +529,80 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.
 
 
 def rank_period(store: DataStore, settings: Settings, period: str, run_id: str = "manual") -> dict:
-    """Compute indicators and the ranking of a period, gate them with GX, publish both."""
+    """Compute indicators, ranking, rank changes, explanations and rank bands of a period; gate the
+    ranking with GX; publish them (Parquet, SQL) and the HTML report."""
+    from egov_index.explain import explain
+    from egov_index.html_report import render_ranking_report, report_file_name
     from egov_index.methodology import load_methodology
+    from egov_index.rank_changes import attach_rank_changes
     from egov_index.ranking import compute
+    from egov_index.robustness import rank_bands
 
     reports, dossiers, procedures = load_period_inputs(store, period)
     methodology = load_methodology(settings.methodology)
     result = compute(reports, dossiers, procedures, current_units(), period, methodology)
+    baselines = {
+        "previous": find_baseline(store, previous_period(period), methodology.id),
+        "year_ago": find_baseline(store, year_ago_period(period), methodology.id),
+    }
+    ranking = attach_rank_changes(result.ranking, baselines)
     # every ranking rule blocks: a failure raises and the previous ranking stays published
     validate_recorded(
-        settings, run_id, "ranking", result.ranking, partition=period, suite_dir=settings.expectations_dir
+        settings, run_id, "ranking", ranking, partition=period, suite_dir=settings.expectations_dir
     )
+    levels = [result.levels[name] for name in ("province", "commune")]
+    explanations = pd.concat([explain(level, methodology, period) for level in levels], ignore_index=True)
+    bands = pd.concat([rank_bands(level, methodology, period) for level in levels], ignore_index=True)
+
     manifest = {"code_version": __version__, "methodology": methodology.id}
-    store.publish(
-        INDICATOR_VALUES,
-        {"period": period},
-        to_table(result.indicator_values, schemas.INDICATOR_VALUE_SCHEMA),
-        manifest,
+    outputs = (
+        (INDICATOR_VALUES, result.indicator_values, schemas.INDICATOR_VALUE_SCHEMA),
+        (EXPLANATIONS, explanations, schemas.EXPLANATION_SCHEMA),
+        (RANK_UNCERTAINTY, bands, schemas.RANK_UNCERTAINTY_SCHEMA),
+        (RANKING, ranking, schemas.RANKING_SCHEMA),  # last: the ranking appears when the rest is there
     )
-    store.publish(RANKING, {"period": period}, to_table(result.ranking, schemas.RANKING_SCHEMA), manifest)
+    for dataset, frame, schema in outputs:
+        store.publish(dataset, {"period": period}, to_table(frame, schema), manifest)
     if parse_period(period).is_quarter:  # the latest view shows the newest quarter
-        store.publish_latest(INDICATOR_VALUES, {"period": period})
-        store.publish_latest(RANKING, {"period": period})
+        for dataset, _, _ in outputs:
+            store.publish_latest(dataset, {"period": period})
+    html = render_ranking_report(period, ranking, explanations, bands, methodology)
+    report = store.write_document(
+        f"{REPORTS_DIR}/period={period}/{report_file_name(period)}", html.encode("utf-8")
+    )
+    log.info("HTML ranking report of %s: %s", period, report)
     from egov_index.sql_publish import publish_period
 
-    sql = publish_period(settings.sql_url, period, result.ranking, result.indicator_values)
-    levels = result.ranking["level"].value_counts().to_dict()
-    return {"period": period, "rows": len(result.ranking), "units_per_level": levels, "sql": sql}
+    sql = publish_period(settings.sql_url, period, ranking, result.indicator_values)
+    levels_count = ranking["level"].value_counts().to_dict()
+    changes = {name: int(ranking[f"{name}_rank_change"].notna().sum()) for name in schemas.RANK_BASELINES}
+    return {
+        "period": period,
+        "rows": len(ranking),
+        "units_per_level": levels_count,
+        "rank_changes": changes,
+        "wide_bands": int(bands["wide_band"].sum()),
+        "report": str(report),
+        "sql": sql,
+    }
+
+
+def find_baseline(store: DataStore, period: str, methodology_id: str) -> Baseline | None:
+    """The ranks of an earlier period: our own ranking of it (same methodology), else, for a year, a
+    published table imported with ``cli import-ranking`` (crosswalked to current provinces if needed)."""
+    from egov_index.published_rankings import baseline_on_current_units, load_published
+
+    for path in (RANKING, *RANKING_EARLIER_VERSIONS):  # a period published before v2 still counts
+        if store.exists(path, {"period": period}):
+            ranks = store.read_partition(path, {"period": period}).to_pandas()
+            ranks = ranks[ranks["methodology"].astype(str) == methodology_id]
+            if not ranks.empty:
+                return Baseline(period, "computed", ranks[["level", "unit_code", "overall_rank"]])
+    if parse_period(period).is_quarter:
+        return None
+    published = load_published(store, period)
+    if published is None or published.empty:
+        return None
+    current = baseline_on_current_units(published)
+    ranks = current.assign(level="province")[["level", "unit_code", "overall_rank"]]
+    return Baseline(period, str(current["basis"].iloc[0]), ranks)

@@ -14,15 +14,16 @@ in docs/methodology.md.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from egov_index.methodology import DOSSIER_MEASURES, Indicator, Methodology
-from egov_index.periods import Period, local_day_window, parse_period, quarters_of
+from egov_index.periods import Period, local_day_window, parse_period, previous_period, quarters_of
 from egov_index.registry import Registry
-from egov_index.schemas import CATEGORIES, INDICATOR_VALUE_SCHEMA, RANKING_SCHEMA
+from egov_index.schemas import CATEGORIES, INDICATOR_VALUE_SCHEMA, RANK_BASELINES, RANKING_SCHEMA
+from egov_index.scoring import competition_rank, competition_rank_within, round_half_up, score_fraction
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,41 @@ FLOW_FIELDS: frozenset[str] = frozenset(
     }
 )
 
-# missing_treatment values
+# missing_treatment values of indicator_values (and report_treatment values of the ranking)
 ZERO_POINTS = "zero_points"  # no report for the period, or the field is empty in the report
 ZERO_DENOMINATOR = "zero_denominator"  # the denominator is 0 (e.g. no dossiers): value null, 0 points
 COVERAGE_WEIGHTED = "coverage_weighted"  # province points scaled down: not every commune reported
+CARRIED_FORWARD = "carried_forward"  # no report for the period: the previous period's report is used
+EXCLUDED = "excluded"  # no report for the period: the commune is left out of the ranking
+
+
+@dataclass(frozen=True)
+class LevelScores:
+    """One level's scored units: what explanations and the robustness analysis start from.
+
+    Matrices are units x ``indicators`` (the indicators scored at this level).
+    """
+
+    name: str  # "province" | "commune"
+    codes: np.ndarray
+    parents: np.ndarray  # province code of a commune, None for a province
+    indicators: tuple[Indicator, ...]
+    values: np.ndarray
+    factor: np.ndarray  # multiplier of the score (province reporting coverage), 1 otherwise
+    fractions: np.ndarray  # share of max points earned, before the factor
+    points: np.ndarray
+    ranked: np.ndarray  # bool per unit: takes part in the ranking (False = excluded)
+    weights: np.ndarray  # effective weight per indicator (sums to 1)
+    overall: np.ndarray  # unrounded overall index (NaN when not ranked)
+    index: np.ndarray  # overall index at the published precision (NaN when not ranked)
+    rank: np.ndarray  # overall rank, 0 when not ranked
 
 
 @dataclass(frozen=True)
 class RankingResult:
     indicator_values: pd.DataFrame  # INDICATOR_VALUE_SCHEMA columns
-    ranking: pd.DataFrame  # RANKING_SCHEMA columns
+    ranking: pd.DataFrame  # RANKING_SCHEMA columns (rank changes still empty: see rank_changes)
+    levels: dict[str, LevelScores]
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,9 @@ class _Level:
     names: np.ndarray
     parents: np.ndarray  # parent (province) code, or None
     has_report: np.ndarray
+    reported_share: np.ndarray
+    treatment: np.ndarray  # report_treatment per unit
+    carried_from: np.ndarray  # period a carried-forward report comes from, or None
     numerator: np.ndarray
     denominator: np.ndarray
     value: np.ndarray
@@ -94,6 +123,7 @@ def dossier_measures(dossiers: pd.DataFrame, procedures: pd.DataFrame) -> pd.Dat
             "postal": (channel == "postal").to_numpy(dtype=bool),
             "resolved": resolved,
             "resolved_on_time": resolved & on_time,
+            "resolved_late": resolved & ~on_time,
             "with_fee": with_fee,
             "paid_online": with_fee & _flag(dossiers["paid_online"]),
             "digitised": _flag(dossiers["digitised"]),
@@ -105,49 +135,6 @@ def dossier_measures(dossiers: pd.DataFrame, procedures: pd.DataFrame) -> pd.Dat
     counts.index = counts.index.astype(str)
     counts = counts.sort_index()
     return counts[list(DOSSIER_MEASURES)].reset_index()
-
-
-def compute(
-    reports: pd.DataFrame,
-    dossiers: pd.DataFrame,
-    procedures: pd.DataFrame,
-    registry: Registry,
-    period: str,
-    methodology: Methodology,
-) -> RankingResult:
-    """Indicator values and ranking of every commune and province of ``registry`` for ``period``.
-
-    ``reports`` may hold other periods (only the period's quarters are used); ``dossiers`` are those
-    received in the period (local Vietnam days), whatever else is passed.
-    """
-    parsed = parse_period(period)
-    indicators = methodology.indicators
-    communes = registry.communes.astype({"commune_code": str, "province_code": str}).sort_values(
-        "commune_code"
-    )
-    provinces = registry.provinces.astype({"province_code": str}).sort_values("province_code")
-    codes = pd.Index(communes["commune_code"])
-
-    report_values, has_report = _period_reports(reports, parsed, indicators, codes)
-    counts = dossier_measures(_received_in(dossiers, parsed), procedures).set_index("commune_code")
-    _warn_unknown("dossier", counts.index, counts["received"], codes)
-    measures = counts.reindex(codes, fill_value=0)
-
-    commune = _commune_level(communes, report_values, has_report, measures, indicators)
-    province_index = pd.Index(provinces["province_code"]).get_indexer(communes["province_code"])
-    province = _province_level(provinces, province_index, commune, indicators)
-
-    levels = (province, commune)  # row order of both outputs: provinces first, then communes, each by code
-    points = {level.name: _points(level, indicators) for level in levels}
-    values = pd.concat(
-        [_indicator_frame(level, points[level.name], indicators, period, methodology.id) for level in levels],
-        ignore_index=True,
-    )
-    ranking = pd.concat(
-        [_ranking_frame(level, points[level.name], period, methodology) for level in levels],
-        ignore_index=True,
-    )
-    return RankingResult(indicator_values=values, ranking=ranking)
 
 
 def _flag(column: pd.Series) -> np.ndarray:
@@ -165,6 +152,104 @@ def _warn_unknown(what: str, unit_codes: pd.Index, rows: pd.Series, known: pd.In
     unknown = int(rows[known.get_indexer(unit_codes) < 0].sum())
     if unknown:
         log.warning("%d %s row(s) name a commune outside the registry and are ignored", unknown, what)
+
+
+def province_measures(
+    dossiers: pd.DataFrame, procedures: pd.DataFrame, province_of: pd.Series
+) -> pd.DataFrame:
+    """PROVINCE_MEASURES per province code (index): facts that are not sums over communes.
+
+    ``province_of`` maps commune code -> province code (the registry's); dossiers of unknown communes
+    are ignored.
+    """
+    full_online = procedures.loc[procedures["service_level"] == "full_online", "procedure_code"].astype(str)
+    offered = int(full_online.nunique())
+    online = dossiers[(dossiers["channel"] == "online").to_numpy(dtype=bool)]
+    used = pd.DataFrame(
+        {
+            "province_code": online["commune_code"].astype(str).map(province_of).to_numpy(dtype=object),
+            "procedure_code": online["procedure_code"].astype(str).to_numpy(dtype=object),
+        }
+    )
+    used = used[used["province_code"].notna() & used["procedure_code"].isin(set(full_online))]
+    per_province = used.groupby("province_code")["procedure_code"].nunique()
+    provinces = pd.Index(sorted(set(province_of)))
+    return pd.DataFrame(
+        {
+            "full_online_procedures": float(offered),
+            "full_online_procedures_used_online": per_province.reindex(provinces, fill_value=0).astype(float),
+        },
+        index=provinces,
+    )
+
+
+def compute(
+    reports: pd.DataFrame,
+    dossiers: pd.DataFrame,
+    procedures: pd.DataFrame,
+    registry: Registry,
+    period: str,
+    methodology: Methodology,
+) -> RankingResult:
+    """Indicator values and ranking of every commune and province of ``registry`` for ``period``.
+
+    ``reports`` may hold other periods: the period's quarters are used, and the previous period's when
+    the methodology carries a missing report forward; ``dossiers`` are those received in the period
+    (local Vietnam days), whatever else is passed.
+    """
+    parsed = parse_period(period)
+    communes = registry.communes.astype({"commune_code": str, "province_code": str}).sort_values(
+        "commune_code"
+    )
+    provinces = registry.provinces.astype({"province_code": str}).sort_values("province_code")
+    codes = pd.Index(communes["commune_code"])
+    # every indicator whose commune values exist (province-only dossier indicators aggregate from them)
+    from_communes = tuple(i for i in methodology.indicators if i.source != "province_dossiers")
+
+    report_values, has_report = _period_reports(reports, parsed, from_communes, codes)
+    treatment = np.where(has_report, "reported", methodology.missing_report.commune).astype(object)
+    treatment[treatment == "carry_last_period"] = ZERO_POINTS  # unless a previous report is found below
+    treatment[treatment == "exclude"] = EXCLUDED
+    carried_from = np.full(len(codes), None, dtype=object)
+    if methodology.missing_report.commune == "carry_last_period":
+        before = previous_period(period)
+        old_values, old_has = _period_reports(reports, parse_period(before), from_communes, codes)
+        carried = ~has_report & old_has
+        report_values.iloc[np.flatnonzero(carried)] = old_values.iloc[np.flatnonzero(carried)].to_numpy()
+        treatment[carried] = CARRIED_FORWARD
+        carried_from[carried] = before
+
+    received = _received_in(dossiers, parsed)
+    counts = dossier_measures(received, procedures).set_index("commune_code")
+    _warn_unknown("dossier", counts.index, counts["received"], codes)
+    measures = counts.reindex(codes, fill_value=0)
+
+    commune = _commune_level(
+        communes, report_values, has_report, treatment, carried_from, measures, from_communes
+    )
+    province_index = pd.Index(provinces["province_code"]).get_indexer(communes["province_code"])
+    province_of = pd.Series(communes["province_code"].to_numpy(), index=codes)
+    province = _province_level(
+        provinces,
+        province_index,
+        commune,
+        methodology.indicators_at("province"),
+        from_communes,
+        province_measures(received, procedures, province_of),
+    )
+    commune = _select(commune, from_communes, methodology.indicators_at("commune"))
+
+    levels = (province, commune)  # row order of both outputs: provinces first, then communes, each by code
+    scores = {level.name: _score(level, methodology) for level in levels}
+    values = pd.concat(
+        [_indicator_frame(level, scores[level.name], period, methodology.id) for level in levels],
+        ignore_index=True,
+    )
+    ranking = pd.concat(
+        [_ranking_frame(level, scores[level.name], period, methodology) for level in levels],
+        ignore_index=True,
+    )
+    return RankingResult(indicator_values=values, ranking=ranking, levels=scores)
 
 
 def _period_reports(
@@ -211,13 +296,16 @@ def _commune_level(
     communes: pd.DataFrame,
     report_values: pd.DataFrame,
     has_report: np.ndarray,
+    treatment: np.ndarray,
+    carried_from: np.ndarray,
     measures: pd.DataFrame,
     indicators: tuple[Indicator, ...],
 ) -> _Level:
     n = len(communes)
     numerator = np.empty((n, len(indicators)))
     denominator = np.empty_like(numerator)
-    one_per_report = np.where(has_report, 1.0, np.nan)
+    with_report = (treatment == "reported") | (treatment == CARRIED_FORWARD)
+    one_per_report = np.where(with_report, 1.0, np.nan)
     for j, ind in enumerate(indicators):
         if ind.source == "dossiers":
             numerator[:, j] = measures[ind.numerator].to_numpy(dtype=float)
@@ -229,13 +317,30 @@ def _commune_level(
             )
     valid = ~np.isnan(numerator) & ~np.isnan(denominator)
     positive = valid & (denominator > 0)
-    missing = np.where(~valid, ZERO_POINTS, np.where(positive, None, ZERO_DENOMINATOR))
+    from_reports = np.array([i.source == "commune_reports" for i in indicators])
+    unit_treatment = treatment[:, None]
+    missing = np.where(
+        unit_treatment == EXCLUDED,
+        EXCLUDED,
+        np.where(
+            ~valid,
+            ZERO_POINTS,
+            np.where(
+                ~positive,
+                ZERO_DENOMINATOR,
+                np.where(from_reports & (unit_treatment == CARRIED_FORWARD), CARRIED_FORWARD, None),
+            ),
+        ),
+    )
     return _Level(
         name="commune",
         codes=communes["commune_code"].to_numpy(dtype=object),
         names=communes["commune_name"].to_numpy(dtype=object),
         parents=communes["province_code"].to_numpy(dtype=object),
         has_report=has_report,
+        reported_share=has_report.astype(float),
+        treatment=treatment,
+        carried_from=carried_from,
         numerator=numerator,
         denominator=denominator,
         value=_divide(numerator, denominator),
@@ -244,15 +349,34 @@ def _commune_level(
     )
 
 
-def _province_level(
-    provinces: pd.DataFrame, province_index: np.ndarray, commune: _Level, indicators: tuple[Indicator, ...]
-) -> _Level:
-    """Aggregate commune counts to provinces.
+def _select(level: _Level, indicators: tuple[Indicator, ...], keep: tuple[Indicator, ...]) -> _Level:
+    """The level restricted to the ``keep`` indicators (columns of ``indicators``)."""
+    columns = [indicators.index(i) for i in keep]
+    return replace(
+        level,
+        numerator=level.numerator[:, columns],
+        denominator=level.denominator[:, columns],
+        value=level.value[:, columns],
+        factor=level.factor[:, columns],
+        missing=level.missing[:, columns],
+    )
 
-    Report-based indicators use the communes with a usable value (sum of numerators / sum of denominators)
-    and their score is multiplied by the share of communes with a usable value (coverage), so a missing
-    report never raises a province's points. Yes/no items are the share of ALL the province's communes
-    answering yes (no report = no), which is the same thing. Dossier measures are summed over all communes.
+
+def _province_level(
+    provinces: pd.DataFrame,
+    province_index: np.ndarray,
+    commune: _Level,
+    indicators: tuple[Indicator, ...],
+    commune_indicators: tuple[Indicator, ...],
+    measures: pd.DataFrame,
+) -> _Level:
+    """Aggregate commune counts to provinces; province-only measures come from ``measures``.
+
+    Report-based indicators use the communes with a usable value (sum of numerators / sum of denominators,
+    or the mean of the communes' values with ``aggregation: mean_of_units``) and their score is multiplied
+    by the share of communes with a usable value (coverage), so a missing report never raises a province's
+    points. Yes/no items are the share of ALL the province's communes answering yes (no report = no),
+    which is the same thing. Dossier measures are summed over all communes.
     """
     n_provinces = len(provinces)
 
@@ -260,10 +384,16 @@ def _province_level(
         sums = pd.DataFrame(matrix).groupby(province_index).sum()
         return sums.reindex(range(n_provinces), fill_value=0).to_numpy(dtype=float)
 
-    valid = ~np.isnan(commune.numerator) & ~np.isnan(commune.denominator)
-    sum_num = total(np.where(valid, commune.numerator, 0.0))
-    sum_den = total(np.where(valid, commune.denominator, 0.0))
-    n_valid = total(valid.astype(float))
+    columns = [commune_indicators.index(i) if i in commune_indicators else -1 for i in indicators]
+    take = [max(c, 0) for c in columns]
+    numerator_c, denominator_c = commune.numerator[:, take], commune.denominator[:, take]
+    valid = ~np.isnan(numerator_c) & ~np.isnan(denominator_c)
+    mean_of_units = np.array([i.aggregation == "mean_of_units" for i in indicators])
+    value_c = _divide(numerator_c, denominator_c)
+    usable = valid & (~mean_of_units | ~np.isnan(value_c))
+    sum_num = total(np.where(usable, np.where(mean_of_units, value_c, numerator_c), 0.0))
+    sum_den = total(np.where(usable, np.where(mean_of_units, 1.0, denominator_c), 0.0))
+    n_valid = total(usable.astype(float))
     n_communes = np.bincount(province_index, minlength=n_provinces).astype(float)[:, None]
     coverage = n_valid / np.maximum(n_communes, 1)
 
@@ -271,6 +401,11 @@ def _province_level(
     yes_no = np.array([i.scoring == "yes_no" for i in indicators])
     numerator = np.where(from_reports & (n_valid == 0), np.nan, sum_num)
     denominator = np.where(yes_no, n_communes, np.where(from_reports & (n_valid == 0), np.nan, sum_den))
+    codes = provinces["province_code"].to_numpy(dtype=object)
+    for j, ind in enumerate(indicators):
+        if ind.source == "province_dossiers":
+            numerator[:, j] = measures[ind.numerator].reindex(codes, fill_value=0).to_numpy(dtype=float)
+            denominator[:, j] = measures[ind.denominator].reindex(codes, fill_value=0).to_numpy(dtype=float)
     factor = np.where(from_reports & ~yes_no, coverage, 1.0)
     missing = np.where(
         from_reports & (n_valid == 0),
@@ -278,15 +413,20 @@ def _province_level(
         np.where(
             ~(denominator > 0),
             ZERO_DENOMINATOR,
-            np.where(from_reports & (coverage < 1), COVERAGE_WEIGHTED, None),
+            np.where(from_reports & ~yes_no & (coverage < 1), COVERAGE_WEIGHTED, None),
         ),
     )
+    reported = total(commune.has_report[:, None].astype(float))[:, 0]
+    share = reported / np.maximum(n_communes[:, 0], 1)
     return _Level(
         name="province",
-        codes=provinces["province_code"].to_numpy(dtype=object),
+        codes=codes,
         names=provinces["province_name"].to_numpy(dtype=object),
         parents=np.full(n_provinces, None, dtype=object),
-        has_report=total(commune.has_report[:, None].astype(float))[:, 0] > 0,
+        has_report=reported > 0,
+        reported_share=share,
+        treatment=np.where(share >= 1, "reported", np.where(share > 0, "partial", "none")).astype(object),
+        carried_from=np.full(n_provinces, None, dtype=object),
         numerator=numerator,
         denominator=denominator,
         value=_divide(numerator, denominator),
@@ -301,40 +441,60 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
-def _score_fraction(value: np.ndarray, indicator: Indicator) -> np.ndarray:
-    """The share of max points one indicator's values earn, in [0, 1]; NaN values earn 0."""
-    if indicator.scoring == "relative_to_best":
-        best = np.nanmax(value) if np.isfinite(value).any() else 0.0
-        fraction = value / best if best > 0 else np.zeros_like(value)
-    elif indicator.scoring == "goalposts":
-        assert indicator.goalposts is not None
-        lo, hi = indicator.goalposts.lo, indicator.goalposts.hi
-        fraction = (value - lo) / (hi - lo)
-    else:  # ratio, yes_no
-        fraction = value
-    return np.nan_to_num(np.clip(fraction, 0.0, 1.0), nan=0.0)
+def score_level(
+    name: str,
+    codes: np.ndarray,
+    parents: np.ndarray,
+    values: np.ndarray,
+    factor: np.ndarray,
+    ranked: np.ndarray,
+    methodology: Methodology,
+) -> LevelScores:
+    """Points, overall index and rank of one level's units from their indicator values.
+
+    ``values`` is units x ``methodology.indicators_at(name)``; relative rules compare the ranked units.
+    """
+    indicators = methodology.indicators_at(name)
+    fractions = np.zeros_like(values, dtype=float)
+    for j, ind in enumerate(indicators):
+        fractions[:, j] = np.where(ranked, score_fraction(values[:, j], ind, ranked), 0.0)  # excluded: none
+    max_points = np.array([i.max_points for i in indicators])
+    points = fractions * factor * max_points
+    weights = np.array([methodology.effective_weights(name)[i.id] for i in indicators])
+    overall = np.where(ranked, (points / max_points) @ weights, np.nan)
+    index = round_half_up(overall, methodology.published_precision)
+    return LevelScores(
+        name=name,
+        codes=codes,
+        parents=parents,
+        indicators=indicators,
+        values=values,
+        factor=factor,
+        fractions=fractions,
+        points=points,
+        ranked=ranked,
+        weights=weights,
+        overall=overall,
+        index=index,
+        rank=competition_rank(index),
+    )
 
 
-def _points(level: _Level, indicators: tuple[Indicator, ...]) -> np.ndarray:
-    fractions = np.column_stack([_score_fraction(level.value[:, j], ind) for j, ind in enumerate(indicators)])
-    return fractions * level.factor * np.array([i.max_points for i in indicators])
+def _score(level: _Level, methodology: Methodology) -> LevelScores:
+    return score_level(
+        level.name,
+        level.codes,
+        level.parents,
+        level.value,
+        level.factor,
+        level.treatment != EXCLUDED,
+        methodology,
+    )
 
 
-def _round_half_up(values: np.ndarray, digits: int) -> np.ndarray:
-    """Round to the published precision, halves up (0.7575 -> 0.758), immune to binary noise."""
-    scale = 10.0**digits
-    return np.floor(np.round(values * scale, 6) + 0.5) / scale
-
-
-def _competition_rank(values: pd.Series) -> pd.Series:
-    """Standard competition ranking ("1224"): 1 + number of strictly higher values."""
-    return values.rank(method="min", ascending=False).astype("int32")
-
-
-def _indicator_frame(
-    level: _Level, points: np.ndarray, indicators: tuple[Indicator, ...], period: str, methodology_id: str
-) -> pd.DataFrame:
-    n_units, n_ind = points.shape
+def _indicator_frame(level: _Level, scores: LevelScores, period: str, methodology_id: str) -> pd.DataFrame:
+    indicators = scores.indicators
+    n_units, n_ind = scores.points.shape
     frame = pd.DataFrame(
         {
             "period": period,
@@ -347,7 +507,7 @@ def _indicator_frame(
             "numerator": level.numerator.ravel(),
             "denominator": level.denominator.ravel(),
             "value": level.value.ravel(),
-            "points": points.ravel(),
+            "points": scores.points.ravel(),
             "max_points": np.tile([i.max_points for i in indicators], n_units).astype(float),
             "missing_treatment": level.missing.ravel(),
         }
@@ -355,9 +515,15 @@ def _indicator_frame(
     return frame[INDICATOR_VALUE_SCHEMA.names]
 
 
-def _ranking_frame(level: _Level, points: np.ndarray, period: str, methodology: Methodology) -> pd.DataFrame:
+def _int_or_null(ranks: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Ranks as nullable Int32, 0 (not ranked) as null."""
+    return pd.Series(ranks).where(ranks > 0).astype("Int32").array
+
+
+def _ranking_frame(level: _Level, scores: LevelScores, period: str, methodology: Methodology) -> pd.DataFrame:
     precision = methodology.published_precision
-    category_of = np.array([i.category for i in methodology.indicators])
+    ranked = scores.ranked
+    category_of = np.array([i.category for i in scores.indicators])
     frame = pd.DataFrame(
         {
             "period": period,
@@ -366,23 +532,36 @@ def _ranking_frame(level: _Level, points: np.ndarray, period: str, methodology: 
             "unit_name": level.names,
             "parent_code": pd.array(level.parents, dtype="str"),
             "methodology": methodology.id,
-            "overall_points": points.sum(axis=1),
-            "overall_max_points": methodology.max_points,
+            "report_treatment": level.treatment,
+            "carried_from_period": pd.array(level.carried_from, dtype="str"),
+            "reported_share": level.reported_share,
+            "overall_points": np.where(ranked, scores.points.sum(axis=1), np.nan),
+            "overall_max_points": methodology.max_points_at(level.name),
+            "overall_index": scores.index,
+            "overall_rank": _int_or_null(scores.rank),
         }
     )
-    frame["overall_index"] = _round_half_up(
-        frame["overall_points"].to_numpy() / methodology.max_points, precision
+    is_commune = level.name == "commune"
+    frame["overall_rank_in_province"] = (
+        _int_or_null(competition_rank_within(scores.index, level.parents))
+        if is_commune
+        else pd.array([pd.NA] * len(frame), dtype="Int32")
     )
-    frame["overall_rank"] = _competition_rank(frame["overall_index"])
-    if level.name == "commune":
-        in_province = frame.groupby("parent_code")["overall_index"].rank(method="min", ascending=False)
-        frame["overall_rank_in_province"] = in_province.astype("Int32")
-    else:
-        frame["overall_rank_in_province"] = pd.array([pd.NA] * len(frame), dtype="Int32")
     for category in CATEGORIES:
-        category_points = points[:, category_of == category].sum(axis=1)
-        index = _round_half_up(category_points / methodology.category(category).max_points, precision)
+        category_max = methodology.category(category).max_points_at(level.name)
+        category_points = scores.points[:, category_of == category].sum(axis=1)
+        index = np.where(ranked, round_half_up(category_points / category_max, precision), np.nan)
         frame[f"{category}_index"] = index
-        frame[f"{category}_rank"] = _competition_rank(frame[f"{category}_index"])
+        frame[f"{category}_rank"] = _int_or_null(competition_rank(index))
+        frame[f"{category}_rank_in_province"] = (
+            _int_or_null(competition_rank_within(index, level.parents))
+            if is_commune
+            else pd.array([pd.NA] * len(frame), dtype="Int32")
+        )
+    for baseline in RANK_BASELINES:
+        frame[f"{baseline}_period"] = pd.array([None] * len(frame), dtype="str")
+        frame[f"{baseline}_basis"] = pd.array([None] * len(frame), dtype="str")
+        frame[f"{baseline}_rank"] = pd.array([pd.NA] * len(frame), dtype="Int32")
+        frame[f"{baseline}_rank_change"] = pd.array([pd.NA] * len(frame), dtype="Int32")
     frame["has_report"] = level.has_report.astype(bool)
     return frame[RANKING_SCHEMA.names]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from egov_index.pipeline import QUARANTINE, RANKING, VALIDATION_RESULTS
+from egov_index.pipeline import QUARANTINE, RANKING, REPORTS_DIR, VALIDATION_RESULTS
 from egov_index.schemas import CATEGORIES, CATEGORY_NAMES
 from egov_index.store import MANIFEST_FILE, DataStore
 
@@ -86,5 +86,6 @@ def render_report(data_root: Path, period: str) -> str:
         f"== Province ranking {period} ({len(table)} provinces; indices in [0, 1], standard competition ranks)",
         legend,
         table.to_string(index=False),
+        *(f"Ranking report (HTML, opens offline): {p}" for p in sorted((data_root / REPORTS_DIR).glob(f"period={period}/*.html"))),
     ]
     return "\n".join(parts)

@@ -220,7 +220,11 @@ INDICATOR_VALUE_SCHEMA = pa.schema(
 
 
 def ranking_schema() -> pa.Schema:
-    """The public ranking contract: one row per period x level x unit."""
+    """The public ranking contract (version 2, path ``ranking_v2``): one row per period x level x unit.
+
+    Version 2 made the points, indices and ranks nullable (a commune excluded for a missing report has
+    none) and added the report treatment, ranks within the province per category and the rank changes.
+    """
     fields = [
         pa.field("period", _CODE, nullable=False),
         pa.field("level", _CODE, nullable=False),
@@ -228,17 +232,107 @@ def ranking_schema() -> pa.Schema:
         pa.field("unit_name", pa.string(), nullable=False),
         pa.field("parent_code", _CODE, nullable=True),
         pa.field("methodology", _CODE, nullable=False),
-        pa.field("overall_points", pa.float64(), nullable=False),
+        pa.field("report_treatment", _CODE, nullable=False),
+        pa.field("carried_from_period", _CODE, nullable=True),
+        pa.field("reported_share", pa.float64(), nullable=False),
+        pa.field("overall_points", pa.float64(), nullable=True),
         pa.field("overall_max_points", pa.float64(), nullable=False),
-        pa.field("overall_index", pa.float64(), nullable=False),
-        pa.field("overall_rank", pa.int32(), nullable=False),
+        pa.field("overall_index", pa.float64(), nullable=True),
+        pa.field("overall_rank", pa.int32(), nullable=True),
         pa.field("overall_rank_in_province", pa.int32(), nullable=True),
     ]
     for c in CATEGORIES:
-        fields.append(pa.field(f"{c}_index", pa.float64(), nullable=False))
-        fields.append(pa.field(f"{c}_rank", pa.int32(), nullable=False))
+        fields.append(pa.field(f"{c}_index", pa.float64(), nullable=True))
+        fields.append(pa.field(f"{c}_rank", pa.int32(), nullable=True))
+        fields.append(pa.field(f"{c}_rank_in_province", pa.int32(), nullable=True))
+    for baseline in RANK_BASELINES:
+        fields.append(pa.field(f"{baseline}_period", _CODE, nullable=True))
+        fields.append(pa.field(f"{baseline}_basis", _CODE, nullable=True))
+        fields.append(pa.field(f"{baseline}_rank", pa.int32(), nullable=True))
+        fields.append(pa.field(f"{baseline}_rank_change", pa.int32(), nullable=True))
     fields.append(pa.field("has_report", pa.bool_(), nullable=False))
     return pa.schema(fields)
+
+
+# The two comparisons of every ranking row: the period before, and the same period a year earlier.
+# ``<baseline>_rank_change`` = baseline rank - current rank (positive = moved up).
+RANK_BASELINES: tuple[str, ...] = ("previous", "year_ago")
+# ``report_treatment`` values: commune = reported | zero_points | carried_forward | excluded;
+# province = reported (every commune reported) | partial | none
+REPORT_TREATMENTS: tuple[str, ...] = (
+    "reported",
+    "zero_points",
+    "carried_forward",
+    "excluded",
+    "partial",
+    "none",
+)
+# ``<baseline>_basis`` values: our own ranking of that period, a published table on current units, or a
+# published table on pre-2025 units crosswalked to current ones (mean of the predecessors' indices)
+BASELINE_BASES: tuple[str, ...] = ("computed", "published", "published_crosswalk")
+
+# --- rank uncertainty: Monte Carlo over weights and normalisations ------------------------------
+RANK_UNCERTAINTY_SCHEMA = pa.schema(
+    [
+        pa.field("period", _CODE, nullable=False),
+        pa.field("level", _CODE, nullable=False),
+        pa.field("unit_code", _CODE, nullable=False),
+        pa.field("methodology", _CODE, nullable=False),
+        pa.field("draws", pa.int32(), nullable=False),
+        pa.field("overall_rank", pa.int32(), nullable=True),
+        pa.field("median_rank", pa.float64(), nullable=True),
+        pa.field("rank_p05", pa.int32(), nullable=True),
+        pa.field("rank_p95", pa.int32(), nullable=True),
+        pa.field("band_width", pa.int32(), nullable=True),
+        pa.field("wide_band", pa.bool_(), nullable=False),
+    ]
+)
+
+# --- explanations: points lost per indicator and what would move the unit up ----------------------
+EXPLANATION_SCHEMA = pa.schema(
+    [
+        pa.field("period", _CODE, nullable=False),
+        pa.field("level", _CODE, nullable=False),
+        pa.field("unit_code", _CODE, nullable=False),
+        pa.field("methodology", _CODE, nullable=False),
+        pa.field("category", _CODE, nullable=False),
+        pa.field("indicator_id", _CODE, nullable=False),
+        pa.field("value", pa.float64(), nullable=True),
+        pa.field("points", pa.float64(), nullable=False),
+        pa.field("max_points", pa.float64(), nullable=False),
+        pa.field("points_lost", pa.float64(), nullable=False),
+        pa.field("loss_order", pa.int32(), nullable=False),
+        pa.field("points_needed", pa.float64(), nullable=True),
+        pa.field("target_value", pa.float64(), nullable=True),
+        pa.field("rank_if_improved", pa.int32(), nullable=True),
+        pa.field("best_move_up", pa.bool_(), nullable=False),
+    ]
+)
+
+# --- published rankings: the ministry's tables as printed, imported as baselines ---------------------
+PUBLISHED_RANKING_SCHEMA = pa.schema(
+    [
+        pa.field("year", _CODE, nullable=False),
+        pa.field("unit_set", _CODE, nullable=False),  # legacy (63 provinces) | current (34)
+        pa.field("province_code", _CODE, nullable=False),
+        pa.field("province_name", pa.string(), nullable=False),  # registry name
+        pa.field("name_as_printed", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("precision", pa.int32(), nullable=False),
+        pa.field("overall_index", pa.float64(), nullable=False),
+        pa.field("overall_rank_printed", pa.int32(), nullable=True),
+        pa.field("overall_rank", pa.int32(), nullable=False),  # recomputed from the indices
+        *(
+            field
+            for c in CATEGORIES
+            for field in (
+                pa.field(f"{c}_index", pa.float64(), nullable=True),
+                pa.field(f"{c}_rank_printed", pa.int32(), nullable=True),
+                pa.field(f"{c}_rank", pa.int32(), nullable=True),
+            )
+        ),
+    ]
+)
 
 
 RANKING_SCHEMA = ranking_schema()

@@ -1,7 +1,7 @@
 """SQL copy of the results, for BI tools that prefer SQL: ranking and indicator values per period.
 
-Tables ``ranking`` and ``indicator_values`` live in the database at ``Settings.sql_url`` (SQLite by
-default, PostgreSQL in compose) beside the ingest ledger; migration 0002 creates them (migrations
+Tables ``ranking_v2`` and ``indicator_values`` live in the database at ``Settings.sql_url`` (SQLite by
+default, PostgreSQL in compose) beside the ingest ledger; migrations 0002 and 0004 create them (migrations
 run on open, see ``egov_index.ledger``). Columns and meanings are those of the Parquet datasets of
 the same names (docs/data-dictionary.md). A period is replaced as a whole in one transaction, so a
 rerun gives the same rows and SQL readers see the old period or the new one, never a mix.
@@ -24,7 +24,51 @@ def _code(name: str, *, key: bool = False, nullable: bool = False) -> Column[Any
     return Column(name, String(16), primary_key=key, nullable=nullable)
 
 
+def _nullable_code(name: str, length: int = 16) -> Column[Any]:
+    return Column(name, String(length), nullable=True)
+
+
 RANKING_TABLE = Table(
+    "ranking_v2",  # contract version 2, like the Parquet path (migration 0004); ``ranking`` is version 1
+    Base.metadata,
+    _code("period", key=True),
+    _code("level", key=True),
+    _code("unit_code", key=True),
+    Column("unit_name", String(255), nullable=False),
+    _code("parent_code", nullable=True),
+    Column("methodology", String(64), nullable=False),
+    Column("report_treatment", String(32), nullable=False),
+    _code("carried_from_period", nullable=True),
+    Column("reported_share", Double, nullable=False),
+    Column("overall_points", Double, nullable=True),
+    Column("overall_max_points", Double, nullable=False),
+    Column("overall_index", Double, nullable=True),
+    Column("overall_rank", Integer, nullable=True),
+    Column("overall_rank_in_province", Integer, nullable=True),
+    *(
+        column
+        for category in schemas.CATEGORIES
+        for column in (
+            Column(f"{category}_index", Double, nullable=True),
+            Column(f"{category}_rank", Integer, nullable=True),
+            Column(f"{category}_rank_in_province", Integer, nullable=True),
+        )
+    ),
+    *(
+        column
+        for baseline in schemas.RANK_BASELINES
+        for column in (
+            _nullable_code(f"{baseline}_period"),
+            _nullable_code(f"{baseline}_basis", 32),
+            Column(f"{baseline}_rank", Integer, nullable=True),
+            Column(f"{baseline}_rank_change", Integer, nullable=True),
+        )
+    ),
+    Column("has_report", Boolean, nullable=False),
+)
+
+# Version 1 of the ranking table (migration 0002): kept as published, no longer written.
+RANKING_V1_TABLE = Table(
     "ranking",
     Base.metadata,
     _code("period", key=True),

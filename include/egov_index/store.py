@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import fsspec
@@ -305,11 +305,19 @@ class DataStore:
         return directory / DATA_FILE if isinstance(directory, Path) else directory / doc["data_file"]
 
     def _write_json(self, path: StorePath, doc: Mapping[str, Any]) -> None:
-        data = _json_bytes(doc)
+        self._write_bytes(path, _json_bytes(doc))
+
+    def write_document(self, relative: str, data: bytes) -> StorePath:
+        """Write a file for people (e.g. the HTML report) under the root, replacing it atomically."""
+        path = self.root.joinpath(*PurePosixPath(relative).parts)
+        self._write_bytes(path, data)
+        return path
+
+    def _write_bytes(self, path: StorePath, data: bytes) -> None:
         if not isinstance(path, Path):
             self.fs.pipe_file(self.fs_path(path), data)  # one PUT: atomic
             return
-        staged = self._staging_path(".json")
+        staged = self._staging_path(path.suffix)
         try:
             with staged.open("xb") as fh:
                 fh.write(data)

@@ -540,3 +540,55 @@ def resolve_frame(
         else:
             rejected.append((record, outcome.reason))
     return resolved, rejected
+
+
+# --- province names as printed in published tables ----------------------------------------------------
+
+# Spellings of province names that older printed tables use and the package's keywords lack: folded key
+# (``_key``, type word removed) -> the registry short name it stands for. Matched only after the
+# registry's own names found nothing, and without checking the type word ("Tỉnh Thừa Thiên Huế" was a
+# province, the registry knows it as "Thành phố Huế").
+_PROVINCE_SPELLINGS: dict[str, str] = {
+    "thuathienhue": "Huế",  # "Thừa Thiên Huế" / "Thừa Thiên - Huế", the province's name until 2025
+    "daclac": "Đắk Lắk",
+    "daclak": "Đắk Lắk",
+    "daklac": "Đắk Lắk",
+    "dacnong": "Đắk Nông",
+    "baccan": "Bắc Kạn",
+    "tphcm": "Hồ Chí Minh",
+}
+
+
+@dataclass(frozen=True)
+class ProvinceNameMatch:
+    """The provinces of one vintage a printed province name matches (exact match after folding)."""
+
+    name: str
+    vintage: Vintage
+    candidates: tuple[tuple[str, str], ...]  # (province code, registry name), sorted by code
+
+    @property
+    def code(self) -> str | None:
+        """The province code when the name matches exactly one province, else None."""
+        return self.candidates[0][0] if len(self.candidates) == 1 else None
+
+
+def resolve_province_name(name: str, vintage: Vintage) -> ProvinceNameMatch:
+    """The provinces of ``vintage`` ("legacy": the 63 before 1 July 2025, "current": the 34) a printed
+    name matches: with or without diacritics, a type word or abbreviation ("Tỉnh", "Thành phố", "TP.")
+    and hyphens or spacing ("Bà Rịa - Vũng Tàu", "Ba Ria Vung Tau"), against the package's names and
+    aliases, then a few older spellings ("Thừa Thiên Huế", "Đắc Lắc"). Nothing is guessed: no match or
+    several matches leave ``code`` None, with the candidates listed."""
+    resolver = _resolver()
+    text = " ".join(unicodedata.normalize("NFC", str(name)).split())
+    if not text:
+        return ProvinceNameMatch(str(name), vintage, ())
+    index = resolver.index[vintage, "province"]
+    read = resolver.name(text, not text.isascii())
+    units = index.find(read)
+    if not units:
+        spelled = sorted({s for _, rest in read.readings if (s := _PROVINCE_SPELLINGS.get(rest))})
+        found = {u.code: u for s in spelled for u in index.find(resolver.name(s, True))}
+        units = [found[code] for code in sorted(found)]
+    labels = resolver.province_label[vintage]
+    return ProvinceNameMatch(str(name), vintage, tuple((u.code, labels[u.code]) for u in units))

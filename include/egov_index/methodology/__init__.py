@@ -21,10 +21,21 @@ from egov_index.schemas import CATEGORIES, CATEGORY_NAMES, COMMUNE_REPORT_FIELDS
 
 DEFAULT_METHODOLOGY = "mic-six-category"
 
-Source = Literal["commune_reports", "dossiers"]
-Scoring = Literal["ratio", "yes_no", "relative_to_best", "goalposts"]
-SOURCES: tuple[str, ...] = ("commune_reports", "dossiers")
-SCORING_RULES: tuple[str, ...] = ("ratio", "yes_no", "relative_to_best", "goalposts")
+Source = Literal["commune_reports", "dossiers", "province_dossiers"]
+Scoring = Literal["ratio", "yes_no", "relative_to_best", "goalposts", "step", "min_max", "z_score", "rank"]
+SOURCES: tuple[str, ...] = ("commune_reports", "dossiers", "province_dossiers")
+# Absolute rules score a unit on its own value; relative rules on its place among the units of its level.
+ABSOLUTE_RULES: tuple[str, ...] = ("ratio", "yes_no", "goalposts", "step")
+RELATIVE_RULES: tuple[str, ...] = ("relative_to_best", "min_max", "z_score", "rank")
+SCORING_RULES: tuple[str, ...] = ABSOLUTE_RULES + RELATIVE_RULES
+# The normalisation family the robustness analysis draws from ("as_configured" = each indicator's own rule).
+NORMALISATIONS: tuple[str, ...] = ("as_configured", "min_max", "z_score", "rank")
+DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
+# Which levels an indicator is scored at: every level, or only provinces (a fact that exists only there).
+INDICATOR_LEVELS: tuple[str, ...] = ("all", "province")
+# How a province's value is made from its communes: sum of numerators / sum of denominators (default), or
+# the plain mean of the communes' values (only when the file says so).
+AGGREGATIONS: tuple[str, ...] = ("sum_of_counts", "mean_of_units")
 
 # Counts per commune that ``egov_index.ranking.dossier_measures`` computes from the dossier export
 # (dossiers received in the period). Counts, so a province's measure is the sum over its communes.
@@ -39,6 +50,15 @@ DOSSIER_MEASURES: dict[str, str] = {
     "digitised": "dossiers whose file and result were digitised",
     "full_online_procedure": "dossiers for a procedure whose catalogue service level is full_online",
     "full_online_procedure_online": "dossiers for a full_online procedure that were submitted online",
+    "resolved_late": "resolved dossiers with resolved_at > due_at",
+}
+
+# Measures that exist only per province (they are not sums over communes), for ``source: province_dossiers``.
+PROVINCE_MEASURES: dict[str, str] = {
+    "full_online_procedures": "procedures of the catalogue at service level full_online",
+    "full_online_procedures_used_online": (
+        "full_online procedures of the catalogue with at least one dossier submitted online in the province"
+    ),
 }
 
 # Report fields an indicator may use: the c1..c6 fields (not the key columns), by kind.
@@ -57,10 +77,11 @@ _TOP_KEYS = {
     "tie_rule": True,
     "overall": True,
     "missing_report": True,
+    "robustness": False,
     "categories": True,
     "indicators": True,
 }
-_CATEGORY_KEYS = {"vi": True, "max_points": True, "rationale": True}
+_CATEGORY_KEYS = {"vi": True, "max_points": True, "weight": False, "rationale": True}
 _INDICATOR_KEYS = {
     "id": True,
     "category": True,
@@ -69,16 +90,27 @@ _INDICATOR_KEYS = {
     "source": True,
     "numerator": True,
     "denominator": False,
+    "direction": False,
+    "level": False,
+    "aggregation": False,
     "scoring": True,
     "goalposts": False,
+    "steps": False,
     "max_points": True,
     "target_note": True,
 }
 _MISSING_REPORT_KEYS = {"commune": True, "province": True}
+_ROBUSTNESS_KEYS = {
+    "draws": False,
+    "weight_share": False,
+    "normalisations": False,
+    "wide_band_share": False,
+    "seed": False,
+}
 _ALLOWED = {
     "tie_rule": ("standard_competition",),
-    "overall": ("points_share",),
-    "missing_report.commune": ("zero_points",),
+    "overall": ("points_share", "weighted_mean"),
+    "missing_report.commune": ("zero_points", "carry_last_period", "exclude"),
     "missing_report.province": ("coverage_weighted",),
 }
 _INDICATOR_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -97,6 +129,14 @@ class Goalposts:
 
 
 @dataclass(frozen=True)
+class Step:
+    """From ``threshold`` (inclusive) up to the next step's threshold, the value earns ``share`` of max points."""
+
+    threshold: float
+    share: float
+
+
+@dataclass(frozen=True)
 class Indicator:
     id: str
     category: str
@@ -109,6 +149,14 @@ class Indicator:
     max_points: float
     target_note: str
     goalposts: Goalposts | None = None
+    steps: tuple[Step, ...] | None = None
+    direction: str = "higher_is_better"
+    level: str = "all"
+    aggregation: str = "sum_of_counts"
+
+    def applies_to(self, level: str) -> bool:
+        """Whether the indicator is scored for units of ``level`` ("commune" | "province")."""
+        return self.level == "all" or self.level == level
 
 
 @dataclass(frozen=True)
@@ -119,12 +167,29 @@ class Category:
     max_points: float
     rationale: str
     indicators: tuple[Indicator, ...]
+    weight: float | None = None  # share of the overall index, with ``overall: weighted_mean``
+
+    def max_points_at(self, level: str) -> float:
+        """The category's max points for units of ``level`` (province-only indicators count for provinces)."""
+        return sum(i.max_points for i in self.indicators if i.applies_to(level))
 
 
 @dataclass(frozen=True)
 class MissingReportPolicy:
     commune: str
     province: str
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """Monte Carlo settings: each draw scales every category weight by U(1 - weight_share, 1 + weight_share),
+    renormalises, and scores every indicator with one normalisation drawn from ``normalisations``."""
+
+    draws: int = 1000
+    weight_share: float = 0.25
+    normalisations: tuple[str, ...] = NORMALISATIONS
+    wide_band_share: float = 0.15
+    seed: int = 20251
 
 
 @dataclass(frozen=True)
@@ -137,11 +202,39 @@ class Methodology:
     overall: str
     missing_report: MissingReportPolicy
     categories: tuple[Category, ...]
+    robustness: Robustness = Robustness()
 
     @property
     def indicators(self) -> tuple[Indicator, ...]:
         """All indicators, in category order and then file order."""
         return tuple(i for c in self.categories for i in c.indicators)
+
+    def indicators_at(self, level: str) -> tuple[Indicator, ...]:
+        """The indicators scored for units of ``level``, in the order of ``indicators``."""
+        return tuple(i for i in self.indicators if i.applies_to(level))
+
+    def max_points_at(self, level: str) -> float:
+        return sum(i.max_points for i in self.indicators_at(level))
+
+    def category_weights(self, level: str) -> dict[str, float]:
+        """Each category's share of the overall index at ``level`` (sums to 1).
+
+        ``points_share``: the category's max points over the level's max points; ``weighted_mean``: the
+        configured weights.
+        """
+        if self.overall == "weighted_mean":
+            return {c.code: float(c.weight or 0.0) for c in self.categories}
+        total = self.max_points_at(level)
+        return {c.code: c.max_points_at(level) / total for c in self.categories}
+
+    def effective_weights(self, level: str) -> dict[str, float]:
+        """Each indicator's share of the overall index at ``level``: its category's weight times its share
+        of the category's max points. They sum to 1, and overall index = sum(weight x points / max points)."""
+        weights = self.category_weights(level)
+        return {
+            i.id: weights[i.category] * i.max_points / self.category(i.category).max_points_at(level)
+            for i in self.indicators_at(level)
+        }
 
     @property
     def max_points(self) -> float:
@@ -221,8 +314,10 @@ def parse_methodology(raw: Any, origin: str = "<methodology>") -> Methodology:
     elif "missing_report" in raw:
         errors.append("missing_report: expected a mapping with keys commune, province")
 
+    robustness = _parse_robustness(raw.get("robustness", {}), errors)
     indicators = _parse_indicators(raw.get("indicators"), errors)
     categories = _parse_categories(raw.get("categories"), raw.get("indicators"), indicators, errors)
+    _check_weights(raw.get("overall"), categories, errors)
     if errors:
         raise MethodologyError(f"{origin}: invalid methodology:\n  - " + "\n  - ".join(errors))
     return Methodology(
@@ -234,7 +329,62 @@ def parse_methodology(raw: Any, origin: str = "<methodology>") -> Methodology:
         overall=raw["overall"],
         missing_report=MissingReportPolicy(commune=missing["commune"], province=missing["province"]),
         categories=categories,
+        robustness=robustness,
     )
+
+
+def _parse_robustness(raw: Any, errors: list[str]) -> Robustness:
+    if not isinstance(raw, dict):
+        errors.append("robustness: expected a mapping")
+        return Robustness()
+    _check_keys(raw, _ROBUSTNESS_KEYS, "robustness", errors)
+    default = Robustness()
+    draws = raw.get("draws", default.draws)
+    if not (isinstance(draws, int) and not isinstance(draws, bool) and 10 <= draws <= 100_000):
+        errors.append(f"robustness.draws: expected an integer from 10 to 100000, got {draws!r}")
+    share = raw.get("weight_share", default.weight_share)
+    if not (isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share < 1):
+        errors.append(f"robustness.weight_share: expected a number in [0, 1), got {share!r}")
+    wide = raw.get("wide_band_share", default.wide_band_share)
+    if not (isinstance(wide, int | float) and not isinstance(wide, bool) and 0 < wide <= 1):
+        errors.append(f"robustness.wide_band_share: expected a number in (0, 1], got {wide!r}")
+    seed = raw.get("seed", default.seed)
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        errors.append(f"robustness.seed: expected a non-negative integer, got {seed!r}")
+    family = raw.get("normalisations", list(default.normalisations))
+    if not (isinstance(family, list) and family and all(n in NORMALISATIONS for n in family)):
+        errors.append(
+            f"robustness.normalisations: expected a non-empty list of {', '.join(NORMALISATIONS)}, got {family!r}"
+        )
+        family = list(default.normalisations)
+    return Robustness(
+        draws=draws if isinstance(draws, int) else default.draws,
+        weight_share=float(share) if isinstance(share, int | float) else default.weight_share,
+        normalisations=tuple(dict.fromkeys(family)),
+        wide_band_share=float(wide) if isinstance(wide, int | float) else default.wide_band_share,
+        seed=seed if isinstance(seed, int) else default.seed,
+    )
+
+
+def _check_weights(overall: Any, categories: tuple[Category, ...], errors: list[str]) -> None:
+    """``weighted_mean`` needs a positive weight per category summing to 1; ``points_share`` takes none."""
+    weighted = [c for c in categories if c.weight is not None]
+    if overall != "weighted_mean":
+        if weighted:
+            errors.append(
+                f"categories: weight is only used with overall: weighted_mean (set on {', '.join(c.code for c in weighted)})"
+            )
+        return
+    absent = [c.code for c in categories if c.weight is None]
+    if absent:
+        errors.append(
+            f"categories: overall: weighted_mean needs a weight on every category; missing on {', '.join(absent)}"
+        )
+        return
+    total = sum(float(c.weight or 0.0) for c in categories)
+    if abs(total - 1.0) > 1e-6:
+        listing = ", ".join(f"{c.code}={c.weight:g}" for c in categories)
+        errors.append(f"categories: weights sum to {total:g}, expected 1 ({listing})")
 
 
 def _check_keys(entry: dict[str, Any], keys: dict[str, bool], where: str, errors: list[str]) -> None:
@@ -295,7 +445,15 @@ def _parse_indicators(raw: Any, errors: list[str]) -> list[Indicator]:
                 f"{where}: category {entry.get('category')!r} is not one of {', '.join(CATEGORIES)}"
             )
         max_points = _points(entry.get("max_points"), where, errors)
+        for key, allowed in (
+            ("direction", DIRECTIONS),
+            ("level", INDICATOR_LEVELS),
+            ("aggregation", AGGREGATIONS),
+        ):
+            if key in entry and entry[key] not in allowed:
+                errors.append(f"{where}: {key} {entry[key]!r} is not one of {', '.join(allowed)}")
         goalposts = _check_scoring(entry, where, errors)
+        steps = _check_steps(entry, where, errors)
         _check_terms(entry, where, errors)
         if len(errors) == before:
             parsed.append(
@@ -311,6 +469,10 @@ def _parse_indicators(raw: Any, errors: list[str]) -> list[Indicator]:
                     max_points=max_points,
                     target_note=str(entry["target_note"]),
                     goalposts=goalposts,
+                    steps=steps,
+                    direction=entry.get("direction", "higher_is_better"),
+                    level=entry.get("level", "all"),
+                    aggregation=entry.get("aggregation", "sum_of_counts"),
                 )
             )
     return parsed
@@ -336,21 +498,75 @@ def _check_scoring(entry: dict[str, Any], where: str, errors: list[str]) -> Goal
     return Goalposts(lo=float(lo), hi=float(hi))
 
 
+def _check_steps(entry: dict[str, Any], where: str, errors: list[str]) -> tuple[Step, ...] | None:
+    """``steps: [[threshold, share], ...]``: thresholds ascending, shares in [0, 1] and monotone with the
+    direction (non-decreasing when higher is better, non-increasing when lower is better)."""
+    steps = entry.get("steps")
+    if entry.get("scoring") != "step":
+        if steps is not None:
+            errors.append(f"{where}: steps are only used with scoring 'step', not {entry.get('scoring')!r}")
+        return None
+    usage = (
+        "scoring 'step' needs steps: [[threshold, share], ...] with thresholds ascending and shares in [0, 1]"
+    )
+    if not (isinstance(steps, list) and steps and all(isinstance(s, list) and len(s) == 2 for s in steps)):
+        errors.append(f"{where}: {usage}")
+        return None
+    numbers = [
+        (t, v)
+        for t, v in steps
+        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in (t, v))
+    ]
+    thresholds = [float(t) for t, _ in numbers]
+    shares = [float(v) for _, v in numbers]
+    if (
+        len(numbers) != len(steps)
+        or thresholds != sorted(set(thresholds))
+        or not all(0 <= v <= 1 for v in shares)
+    ):
+        errors.append(f"{where}: {usage}, got {steps!r}")
+        return None
+    lower = entry.get("direction") == "lower_is_better"
+    pairs = list(zip(shares, shares[1:], strict=False))
+    if not all((b <= a) if lower else (b >= a) for a, b in pairs):
+        errors.append(
+            f"{where}: step shares must {'not increase' if lower else 'not decrease'} with the threshold "
+            f"when direction is {entry.get('direction', 'higher_is_better')}, got {steps!r}"
+        )
+        return None
+    return tuple(Step(threshold=t, share=v) for t, v in zip(thresholds, shares, strict=True))
+
+
 def _check_terms(entry: dict[str, Any], where: str, errors: list[str]) -> None:
-    """Check that numerator and denominator exist in the source and suit the scoring rule."""
+    """Check that numerator and denominator exist in the source and suit the scoring rule and level."""
     source, scoring = entry.get("source"), entry.get("scoring")
     numerator, denominator = entry.get("numerator"), entry.get("denominator")
     if source not in SOURCES:
-        errors.append(f"{where}: unknown source {source!r}; known: {', '.join(SOURCES)}")
+        if "source" in entry:  # a missing source is already reported as a missing key
+            errors.append(f"{where}: unknown source {source!r}; known: {', '.join(SOURCES)}")
         return
-    if source == "dossiers":
+    if entry.get("aggregation") == "mean_of_units" and entry.get("level") == "province":
+        errors.append(
+            f"{where}: aggregation 'mean_of_units' needs commune values; a province-only indicator has none"
+        )
+    if entry.get("aggregation") == "mean_of_units" and scoring == "yes_no":
+        errors.append(
+            f"{where}: a yes/no item is already the share of communes answering yes; drop aggregation"
+        )
+    if source == "province_dossiers" and entry.get("level") != "province":
+        errors.append(f"{where}: source 'province_dossiers' exists only per province: set level: province")
+    measures = {"dossiers": ("dossier", DOSSIER_MEASURES), "province_dossiers": ("province", PROVINCE_MEASURES)}
+    if source in measures:
+        kind, known_measures = measures[source]
         for role, term in (("numerator", numerator), ("denominator", denominator)):
-            if term not in DOSSIER_MEASURES:
+            if term is None:
+                errors.append(f"{where}: a {kind} measure needs a {role}; known measures: {', '.join(known_measures)}")
+            elif term not in known_measures:
                 errors.append(
-                    f"{where}: unknown dossier measure {term!r} as {role}; known: {', '.join(DOSSIER_MEASURES)}"
+                    f"{where}: unknown {kind} measure {term!r} as {role}; known: {', '.join(known_measures)}"
                 )
         if scoring == "yes_no":
-            errors.append(f"{where}: scoring 'yes_no' needs a commune_reports yes/no field, not dossiers")
+            errors.append(f"{where}: scoring 'yes_no' needs a commune_reports yes/no field, not {source}")
         return
     known = sorted(REPORT_BOOL_FIELDS | REPORT_COUNT_FIELDS)
     for role, term in (("numerator", numerator), ("denominator", denominator)):
@@ -395,9 +611,15 @@ def _parse_categories(
         _check_keys(entry, _CATEGORY_KEYS, f"categories.{code}", errors)
         _check_text(entry, ("vi", "rationale"), f"categories.{code}", errors)
         max_points = _points(entry.get("max_points"), f"categories.{code}", errors)
+        weight = entry.get("weight")
+        if weight is not None and not _is_positive_number(weight):
+            errors.append(f"categories.{code}: weight must be a positive number, got {weight!r}")
+            weight = None
         members = [e for e in entries if e.get("category") == code]
         if not members:
             errors.append(f"categories.{code}: has no indicators")
+        elif all(e.get("level") == "province" for e in members):
+            errors.append(f"categories.{code}: every indicator is province-only; communes need at least one")
         elif all(_is_positive_number(e.get("max_points")) for e in members):
             total = sum(float(e["max_points"]) for e in members)
             if abs(total - max_points) > _POINTS_TOLERANCE:
@@ -414,6 +636,7 @@ def _parse_categories(
                 max_points=max_points,
                 rationale=str(entry.get("rationale", "")),
                 indicators=tuple(i for i in indicators if i.category == code),
+                weight=float(weight) if weight is not None else None,
             )
         )
     return tuple(categories)
