@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 UV_VERSION := 0.13.8
 
-.PHONY: run test up venv lint report lock clean bench
+.PHONY: run test up venv lint report lock clean bench system-deps
 
 venv: $(VENV)/.installed
 
@@ -22,9 +22,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 run: venv
 	$(PY) -m egov_index.cli sample-run
 
-## test: lint (ruff, incl. Airflow AIR rules) and the whole test suite
-test: venv lint
+## test: lint (ruff, incl. Airflow AIR rules), the Debian services the integration tests start
+## (PostgreSQL, Redis, Chromium: scripts/system-deps.sh), and the whole test suite
+test: venv lint system-deps
 	$(PY) -m pytest
+
+system-deps:
+	bash scripts/system-deps.sh
 
 lint: venv
 	$(BIN)/ruff check .

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
 
-from egov_index.dag_defaults import DEFAULT_ARGS, SNAPSHOTS
+from egov_index.dag_defaults import DEFAULT_ARGS, REPORTING_API_POOL, SERVICE_PORTAL_POOL, SNAPSHOTS
 
 DOC = """
 ### Nightly ingest (egov_nightly_ingest)
 
 **What it does.** Every night at 01:30 (Asia/Ho_Chi_Minh) it pulls, for the previous local day:
-the public-service portal's procedure catalogue and the dossiers updated that day, the commune
+the public-service portal's procedure catalogue and the dossiers updated that day (one mapped task per
+province, named after the province; at most as many at once as the `egov_service_portal` pool has
+slots), then validates and publishes the day's dossiers as one batch; the commune
 reports of the current quarter from the reporting API (communes may revise them), and the Excel/CSV
 report files waiting in the inbox folder (each file once; a changed file is a new version). Each batch is validated with Great
 Expectations (`expectations/*.json`); rows that break a rule go to `quarantine/` with the reason, the
@@ -54,7 +56,7 @@ def egov_nightly_ingest():
         day = data_day(context)
         return {"day": day.isoformat(), "period": quarter_of(day)}
 
-    @task
+    @task(pool=SERVICE_PORTAL_POOL)
     def ingest_procedures(window: dict, **context) -> dict:
         from datetime import date
 
@@ -70,21 +72,47 @@ def egov_nightly_ingest():
         )
 
     @task
-    def ingest_dossiers(window: dict, catalogue: dict, **context) -> dict:
+    def list_provinces() -> list[dict]:
+        from egov_index.registry import current_units
+
+        provinces = current_units().provinces
+        return [
+            {"code": code, "name": name}
+            for code, name in zip(provinces["province_code"], provinces["province_name"], strict=True)
+        ]
+
+    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ province_name }}")
+    def pull_dossiers(window: dict, province: dict, **context) -> dict:
         from datetime import date
+
+        from airflow.sdk import get_current_context
 
         from egov_index import pipeline
         from egov_index.config import SERVICE_PORTAL_CONN_ID, Settings
         from egov_index.runtime import endpoint_from_connection
+
+        get_current_context()["province_name"] = province["name"]  # the map index shown in the UI
+        settings = Settings.from_env()
+        endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
+        day = date.fromisoformat(window["day"])
+        return pipeline.pull_province_dossiers(settings, endpoint, day, province["code"], context["run_id"])
+
+    @task
+    def ingest_dossiers(window: dict, catalogue: dict, pulled: list[dict], **context) -> dict:
+        from datetime import date
+
+        from egov_index import pipeline
+        from egov_index.config import Settings
         from egov_index.store import DataStore
 
         settings = Settings.from_env()
-        endpoint = endpoint_from_connection(SERVICE_PORTAL_CONN_ID)
-        return pipeline.ingest_dossiers(
-            DataStore(settings.data_root), settings, endpoint, date.fromisoformat(window["day"]), context["run_id"]
+        day = date.fromisoformat(window["day"])
+        provinces = [p["province_code"] for p in pulled]
+        return pipeline.ingest_province_dossiers(
+            DataStore(settings.data_root), settings, day, provinces, context["run_id"]
         )
 
-    @task
+    @task(pool=REPORTING_API_POOL)
     def ingest_commune_reports(window: dict, **context) -> dict:
         from egov_index import pipeline
         from egov_index.config import REPORTING_API_CONN_ID, Settings
@@ -124,7 +152,8 @@ def egov_nightly_ingest():
 
     window = resolve_day()
     catalogue = ingest_procedures(window)
-    dossiers = ingest_dossiers(window, catalogue)
+    pulled = pull_dossiers.partial(window=window).expand(province=list_provinces())
+    dossiers = ingest_dossiers(window, catalogue, pulled)
     reports = ingest_commune_reports(window)
     files = ingest_inbox_files()
     reports >> files  # never concurrently: both merge into the same commune-report partition

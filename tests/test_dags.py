@@ -87,3 +87,19 @@ def test_dag_files_import_no_heavy_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     marker = [line for line in out.stdout.splitlines() if line.startswith("HEAVY=")]
     assert marker == ["HEAVY="], out.stdout
+
+
+def test_dossiers_are_pulled_per_province_under_the_sources_pool(dagbag):
+    import json
+
+    from egov_index.dag_defaults import REPORTING_API_POOL, SERVICE_PORTAL_POOL
+    from egov_index.local_airflow import POOLS_FILE
+
+    nightly = dagbag.dags["egov_nightly_ingest"]
+    pull = nightly.get_task("pull_dossiers")
+    assert type(pull).__name__.endswith("MappedOperator")
+    assert pull.map_index_template == "{{ province_name }}"  # the province name, not an index, in the UI
+    assert pull.pool == SERVICE_PORTAL_POOL and nightly.get_task("ingest_procedures").pool == SERVICE_PORTAL_POOL
+    assert nightly.get_task("ingest_commune_reports").pool == REPORTING_API_POOL
+    assert set(json.loads(POOLS_FILE.read_text())) == {SERVICE_PORTAL_POOL, REPORTING_API_POOL}
+    assert {t.task_id for t in pull.downstream_list} == {"ingest_dossiers"}

@@ -11,6 +11,11 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 SNAPSHOTS = Asset(name="egov_snapshots", uri="file:///egov-index/snapshots")
 RANKING = Asset(name="egov_ranking", uri="file:///egov-index/ranking")
 
+# One pool per external source caps the concurrent calls to it (slots: include/egov_index/pools.json,
+# created by `airflow pools import` in local_airflow.migrate and in compose's airflow-init).
+SERVICE_PORTAL_POOL = "egov_service_portal"
+REPORTING_API_POOL = "egov_reporting_api"
+
 # Bad data and refused requests fail at once; network trouble and 5xx take the normal retries.
 FAIL_FAST = ExceptionRetryPolicy(
     rules=[

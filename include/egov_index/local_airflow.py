@@ -73,10 +73,16 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
+POOLS_FILE = Path(__file__).with_name("pools.json")  # one pool per external source
+
+
 def migrate(env: Mapping[str, str]) -> None:
-    """Create or upgrade the metadata DB (idempotent)."""
+    """Create or upgrade the metadata DB and create the pools (both idempotent)."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run([airflow_bin(), "db", "migrate"], env=dict(env), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [airflow_bin(), "pools", "import", str(POOLS_FILE)], env=dict(env), check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def dags_test(env: Mapping[str, str], dag_id: str, logical_date: str | None = None, conf: dict | None = None) -> None:

@@ -288,11 +288,31 @@ def ingest_from_api(
     window: tuple[datetime, datetime] | None = None,
 ) -> dict:
     """Pull one batch (every page archived as received), ingest it, and record it in the ledger."""
-    from egov_index.ledger import Ledger
     from egov_index.raw_archive import RawArchive
-    from egov_index.validation_history import row_count_band
 
     archive = RawArchive(settings.data_root)
+
+    def pulled() -> tuple[list[dict[str, Any]], str | None]:
+        with archive.recorder(dataset, batch, endpoint=SOURCE_OF[dataset], run_id=run_id) as recorder:
+            records = fetch(recorder.on_page)
+        return records, recorder.batch.payload_sha256 if recorder.batch else None
+
+    return _ingest_ledgered(store, settings, dataset, batch, run_id, pulled, window)
+
+
+def _ingest_ledgered(
+    store: DataStore,
+    settings: Settings,
+    dataset: str,
+    batch: str,
+    run_id: str,
+    records_of: Callable[[], tuple[list[dict[str, Any]], str | None]],
+    window: tuple[datetime, datetime] | None = None,
+) -> dict:
+    """Ingest the records ``records_of()`` returns (with their payload digest) as one ledgered batch."""
+    from egov_index.ledger import Ledger
+    from egov_index.validation_history import row_count_band
+
     with Ledger.open(settings.sql_url) as ledger:
         entry = ledger.start(
             run_id=run_id,
@@ -304,14 +324,72 @@ def ingest_from_api(
         )
         try:
             band = row_count_band(ledger, dataset, batch)
-            with archive.recorder(dataset, batch, endpoint=SOURCE_OF[dataset], run_id=run_id) as recorder:
-                records = fetch(recorder.on_page)
+            records, payload_sha256 = records_of()
             summary = ingest_records(store, settings, dataset, records, batch, run_id, band)
         except Exception as exc:
             ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        finish_succeeded(ledger, entry, summary, recorder.batch.payload_sha256 if recorder.batch else None)
+        finish_succeeded(ledger, entry, summary, payload_sha256)
     return summary.as_dict()
+
+
+def province_batch(day: date, province_code: str) -> str:
+    """The raw-archive partition of one province's dossier pull for ``day``."""
+    return f"{day.isoformat()}_province-{province_code}"
+
+
+def pull_province_dossiers(
+    settings: Settings, endpoint: pull.SourceEndpoint, day: date, province_code: str, run_id: str = "manual"
+) -> dict:
+    """Pull one province's dossiers updated on ``day`` into the raw archive, nothing else: the nightly
+    run maps this over the provinces, then ``ingest_province_dossiers`` publishes the day as one batch."""
+    from egov_index.raw_archive import RawArchive
+
+    window = local_day_window(day)
+    archive = RawArchive(settings.data_root)
+    batch = province_batch(day, province_code)
+    with archive.recorder("dossiers", batch, endpoint=SOURCE_OF["dossiers"], run_id=run_id) as recorder:
+        records = pull.fetch_dossiers(
+            endpoint,
+            window.start,
+            window.end,
+            limit=settings.dossier_page_limit,
+            on_page=recorder.on_page,
+            province_code=province_code,
+        )
+    return {"province_code": province_code, "batch": batch, "rows_pulled": len(records)}
+
+
+def ingest_province_dossiers(
+    store: DataStore, settings: Settings, day: date, province_codes: list[str], run_id: str = "manual"
+) -> dict:
+    """Validate and publish the dossiers of ``day`` as one batch, from the provinces' archived pulls."""
+    from egov_index.raw_archive import RawArchive
+
+    window = local_day_window(day)
+    archive = RawArchive(settings.data_root)
+    parts = [province_batch(day, code) for code in sorted(province_codes)]
+    return _ingest_ledgered(
+        store,
+        settings,
+        "dossiers",
+        day.isoformat(),
+        run_id,
+        lambda: archived_records(archive, "dossiers", parts),
+        (window.start, window.end),
+    )
+
+
+def archived_records(archive: Any, dataset: str, parts: list[str]) -> tuple[list[dict[str, Any]], str]:
+    """The records of the newest complete pull of every part, in the source's order (updated_at, key),
+    and one digest over the parts' payloads."""
+    from egov_index.raw_archive import iter_records, payload_digest
+
+    batches = [archive.latest_complete(dataset, part) for part in parts]
+    records = [record for batch in batches for record in iter_records(batch)]
+    if dataset == "dossiers":
+        records.sort(key=lambda r: (str(r.get("updated_at")), str(r.get("dossier_id"))))
+    return records, payload_digest([b.payload_sha256 for b in batches])
 
 
 def finish_succeeded(
@@ -371,23 +449,6 @@ def ingest_commune_reports(
         lambda hook: pull.fetch_commune_reports(
             endpoint, period, page_size=settings.report_page_size, on_page=hook
         ),
-    )
-
-
-def ingest_dossiers(
-    store: DataStore, settings: Settings, endpoint: pull.SourceEndpoint, day: date, run_id: str = "manual"
-) -> dict:
-    window = local_day_window(day)
-    return ingest_from_api(
-        store,
-        settings,
-        "dossiers",
-        day.isoformat(),
-        run_id,
-        lambda hook: pull.fetch_dossiers(
-            endpoint, window.start, window.end, limit=settings.dossier_page_limit, on_page=hook
-        ),
-        window=(window.start, window.end),
     )
 
 
@@ -482,10 +543,14 @@ def replay_files(source_root: Path, store: DataStore, settings: Settings) -> lis
 
 
 def replay(source_root: Path, store: DataStore, settings: Settings, dataset: str, batch: str) -> dict:
-    """Rebuild a batch's snapshot offline from the raw archive under ``source_root``."""
-    from egov_index.raw_archive import RawArchive, iter_records
+    """Rebuild a batch's snapshot offline from the raw archive under ``source_root`` (a batch pulled
+    per province is put together from its provinces' pulls, as the nightly run did)."""
+    from egov_index.raw_archive import RawArchive
 
-    records = iter_records(RawArchive(source_root).latest_complete(dataset, batch))
+    archive = RawArchive(source_root)
+    whole = archive.partition_dir(dataset, batch)
+    parts = sorted(p.name for p in whole.parent.glob(f"{batch}_province-*")) if not whole.is_dir() else []
+    records, _ = archived_records(archive, dataset, parts or [batch])
     return ingest_records(store, settings, dataset, records, batch).as_dict()
 
 

@@ -225,11 +225,15 @@ def fetch_dossiers(
     updated_to: datetime,
     limit: int = 1000,
     on_page: PageHook | None = None,
+    province_code: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Dossiers with updated_from <= updated_at < updated_to (timezone-aware bounds)."""
+    """Dossiers with updated_from <= updated_at < updated_to (timezone-aware bounds); one province's
+    only when ``province_code`` is given (the portal's ``province_code`` filter)."""
     if updated_from.tzinfo is None or updated_to.tzinfo is None:
         raise ValueError("dossier window bounds must be timezone-aware")
     params = {"updated_from": updated_from.isoformat(), "updated_to": updated_to.isoformat()}
+    if province_code is not None:
+        params["province_code"] = province_code
     items: list[dict[str, Any]] = []
     with make_session(endpoint) as session:
         for batch in cursor_paged(session, endpoint, "/api/v1/dossiers", params, "dossier_id", limit, on_page):

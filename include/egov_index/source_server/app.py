@@ -176,6 +176,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         updated_to: str,
         limit: int | None = None,
         cursor: str | None = None,
+        province_code: str | None = None,
     ) -> DeterministicJSON:
         start, end = _instant("updated_from", updated_from), _instant("updated_to", updated_to)
         if end < start:
@@ -190,6 +191,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             defect_rate=settings.defect_rate,
             after=None if cursor is None else decode_cursor(cursor),
             limit=_page_size(limit, settings.max_page_size, settings),
+            province_code=province_code,
         )
         next_cursor = encode_cursor(result.items[-1]) if result.has_more else None
         return DeterministicJSON({"items": result.items, "next_cursor": next_cursor, "total": result.total})

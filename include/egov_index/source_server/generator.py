@@ -868,6 +868,7 @@ class _ChangeDay:
     source: np.ndarray  # index into received_days
     row: np.ndarray  # row in that received day's lifecycles
     version: np.ndarray  # index into DOSSIER_VERSIONS
+    province: np.ndarray  # province code of the receiving commune
     received_days: tuple[date, ...]
     settings: tuple[int, int, float]  # seed, dossiers_per_day, defect_rate
 
@@ -912,6 +913,7 @@ def _change_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float)
     corrected = [day - timedelta(days=k) for k in range(last, first - 1, -1)]
     sources = sorted(lifetime + [d for d in corrected if day in _correction_days(d, seed)])
     code_rank = _code_rank(seed)
+    province_codes = _communes(seed).province_codes
     parts: list[tuple[np.ndarray, ...]] = []
     for s, received_day in enumerate(sources):
         data = _lifecycles(received_day, seed, dossiers_per_day, defect_rate)
@@ -926,9 +928,10 @@ def _change_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float)
                 versions.astype(np.int8),
                 code_rank[data.commune[rows]],
                 data.seq[rows],
+                province_codes[data.commune[rows]],
             )
         )
-    updated, following, source, row, version, rank, seq = (
+    updated, following, source, row, version, rank, seq, province = (
         np.concatenate(c) for c in zip(*parts, strict=True)
     )
     order = np.lexsort((seq, source, rank, updated))  # sources in day order: id order
@@ -938,6 +941,7 @@ def _change_day(day: date, seed: int, dossiers_per_day: int, defect_rate: float)
         source=source[order],
         row=row[order],
         version=version[order],
+        province=province[order],
         received_days=tuple(sources),
         settings=(seed, dossiers_per_day, defect_rate),
     )
@@ -963,9 +967,10 @@ def dossier_page(
     defect_rate: float = 0.0,
     after: DossierKey | None = None,
     limit: int | None = None,
+    province_code: str | None = None,
 ) -> DossierPage:
     """Dossiers changed in start <= updated_at < end, each as of its last change in the window,
-    strictly after `after`, in (updated_at, dossier_id) order."""
+    strictly after `after`, in (updated_at, dossier_id) order; only one province's if ``province_code``."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
     if end < start:
@@ -977,8 +982,10 @@ def dossier_page(
         while day <= last:
             versions = _change_day(day, seed, dossiers_per_day, defect_rate)
             begin, stop = np.searchsorted(versions.updated, [lo, hi])
-            latest = np.flatnonzero(versions.next_change[begin:stop] >= hi)  # no later change in the window
-            spans.append((day, versions, begin + latest))
+            latest = begin + np.flatnonzero(versions.next_change[begin:stop] >= hi)  # no later change
+            if province_code is not None:
+                latest = latest[versions.province[latest] == province_code]
+            spans.append((day, versions, latest))
             day += timedelta(days=1)
     total = sum(len(positions) for _, _, positions in spans)
 
