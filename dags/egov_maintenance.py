@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from egov_index.dag_defaults import DEFAULT_ARGS
+from egov_index.dag_defaults import DEFAULT_ARGS, MAINTENANCE_DEADLINE
 
 DOC = """
 ### Maintenance (egov_maintenance)
@@ -38,6 +38,7 @@ Trigger it with `{"dry_run": true}` to see in the task's return value (XCom) wha
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=MAINTENANCE_DEADLINE,
     tags=["egov-index", "maintenance"],
     doc_md=DOC,
     params={"dry_run": Param(False, type="boolean", description="Only list what retention would delete")},

@@ -6,7 +6,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
 
-from egov_index.dag_defaults import DEFAULT_ARGS, REPORTING_API_POOL, SERVICE_PORTAL_POOL, SNAPSHOTS
+from egov_index.dag_defaults import (
+    DEFAULT_ARGS,
+    INGEST_DEADLINE,
+    REPORTING_API_POOL,
+    SERVICE_PORTAL_POOL,
+    SNAPSHOTS,
+)
 
 DOC = """
 ### Nightly ingest (egov_nightly_ingest)
@@ -43,6 +49,7 @@ teardown task builds the run's Great Expectations Data Docs (path in its log; al
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=INGEST_DEADLINE,
     tags=["egov-index", "ingest"],
     doc_md=DOC,
     params={"day": Param(None, type=["null", "string"], format="date", description="Override: local day to ingest")},

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task, teardown
 
-from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, SNAPSHOTS
+from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, RANKING_DEADLINE, SNAPSHOTS
 
 DOC = """
 ### Period ranking (egov_ranking)
@@ -38,6 +38,7 @@ Trigger it by hand with `{"period": "2026-Q3"}` (or `"2026"` for a year).
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=RANKING_DEADLINE,
     tags=["egov-index", "ranking"],
     doc_md=DOC,
     params={
