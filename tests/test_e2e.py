@@ -167,6 +167,8 @@ def test_explanations_bands_and_the_html_report_are_published(run: Run):
     moves = explanations[(explanations["level"] == "province") & explanations["best_move_up"]]
     assert set(moves["unit_code"].astype(str)) == set(below_top["unit_code"].astype(str))
     [report] = (run.data / "reports" / f"period={PERIOD}").glob("*.html")
+    exports = {p.suffix for p in (run.data / "reports" / f"period={PERIOD}").iterdir()}
+    assert {".csv", ".xlsx"} <= exports  # the same ranking for Excel users, formula-safe
     html = report.read_text(encoding="utf-8")
     top = provinces.sort_values(["overall_rank", "unit_code"]).iloc[0]["unit_name"]
     assert top in html and "http://" not in html and "https://" not in html

@@ -636,6 +636,10 @@ def rank_period(store: DataStore, settings: Settings, period: str, run_id: str =
         f"{REPORTS_DIR}/period={period}/{report_file_name(period)}", html.encode("utf-8")
     )
     log.info("HTML ranking report of %s: %s", period, report)
+    from egov_index.exports import people_exports
+
+    for name, data in people_exports(ranking, result.indicator_values, period).items():  # CSV / Excel
+        store.write_document(f"{REPORTS_DIR}/period={period}/{name}", data)
     from egov_index.sql_publish import publish_period
 
     sql = publish_period(settings.sql_url, period, ranking, result.indicator_values)

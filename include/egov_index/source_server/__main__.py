@@ -23,6 +23,7 @@ from egov_index.source_server.app import DEFAULT_DEFECT_RATE, DEFAULT_LEGACY_RAT
 from egov_index.source_server.generator import DEFAULT_DOSSIERS_PER_DAY, DEFAULT_SEED, prepare
 
 TOKEN_ENV = "EGOV_SOURCE_TOKEN"
+CHAOS_RATE_ENV, CHAOS_SEED_ENV = "EGOV_SOURCE_CHAOS_RATE", "EGOV_SOURCE_CHAOS_SEED"
 log = logging.getLogger("egov_index.source_server")
 
 
@@ -36,6 +37,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dossiers-per-day", type=int, default=DEFAULT_DOSSIERS_PER_DAY)
     parser.add_argument("--defect-rate", type=float, default=DEFAULT_DEFECT_RATE)
     parser.add_argument("--legacy-rate", type=float, default=DEFAULT_LEGACY_RATE)
+    parser.add_argument(
+        "--chaos-rate",
+        type=float,
+        default=float(os.environ.get(CHAOS_RATE_ENV, "0")),
+        help=f"share of API requests given a random transient fault (default ${CHAOS_RATE_ENV} or 0: off)",
+    )
+    parser.add_argument(
+        "--chaos-seed",
+        type=int,
+        default=int(os.environ.get(CHAOS_SEED_ENV, "0")),
+        help=f"seed of the chaos draws (default ${CHAOS_SEED_ENV} or 0)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -145,6 +158,8 @@ def serve(argv: Sequence[str]) -> None:
             dossiers_per_day=args.dossiers_per_day,
             defect_rate=args.defect_rate,
             legacy_rate=args.legacy_rate,
+            chaos_rate=args.chaos_rate,
+            chaos_seed=args.chaos_seed,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -154,11 +169,13 @@ def serve(argv: Sequence[str]) -> None:
     prepare(settings.seed)
     sock = _bind(args.host, args.port)
     log.info(
-        "seed=%d dossiers_per_day=%d defect_rate=%g legacy_rate=%g",
+        "seed=%d dossiers_per_day=%d defect_rate=%g legacy_rate=%g chaos_rate=%g chaos_seed=%d",
         settings.seed,
         settings.dossiers_per_day,
         settings.defect_rate,
         settings.legacy_rate,
+        settings.chaos_rate,
+        settings.chaos_seed,
     )
     _Server(config, sock, args.port_file).run(sockets=[sock])
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import Response
 from starlette.types import ASGIApp
 
-from egov_index.source_server.faults import FaultInjector
+from egov_index.source_server.faults import Chaos, FaultInjector
 from egov_index.source_server.generator import (
     DEFAULT_DOSSIERS_PER_DAY,
     DEFAULT_SEED,
@@ -42,6 +42,8 @@ class ServerSettings:
     defect_rate: float = DEFAULT_DEFECT_RATE
     legacy_rate: float = DEFAULT_LEGACY_RATE
     max_page_size: int = 1000
+    chaos_rate: float = 0.0  # share of API requests given a random transient fault (faults.py, chaos mode)
+    chaos_seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -50,6 +52,11 @@ class ServerSettings:
             raise ValueError("defect_rate and legacy_rate must be within [0, 1]")
         if self.dossiers_per_day < 0 or self.max_page_size < 1:
             raise ValueError("dossiers_per_day must be >= 0 and max_page_size >= 1")
+        self.chaos  # noqa: B018 - validates the chaos settings
+
+    @property
+    def chaos(self) -> Chaos:
+        return Chaos(rate=self.chaos_rate, seed=self.chaos_seed)
 
 
 class DeterministicJSON(Response):
@@ -102,12 +109,17 @@ def _page_size(value: int | None, default: int, settings: ServerSettings) -> int
 class _SourceApp(FastAPI):
     """FastAPI with the fault injector outermost, where it gets the server's own ``send``."""
 
-    def __init__(self, authorised: Callable[[str | None], bool], **kwargs: Any) -> None:
+    def __init__(
+        self, authorised: Callable[[str | None], bool], chaos: Chaos | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._authorised = authorised
+        self._chaos = chaos
+        self.fault_injector: FaultInjector | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultInjector(super().build_middleware_stack(), self._authorised)
+        self.fault_injector = FaultInjector(super().build_middleware_stack(), self._authorised, self._chaos)
+        return self.fault_injector
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -134,6 +146,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app = _SourceApp(
         authorised,
+        settings.chaos,
         title="egov-index reference source server",
         description="Deterministic stand-in for a province's reporting system and public-service portal.",
         default_response_class=DeterministicJSON,

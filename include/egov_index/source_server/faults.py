@@ -16,10 +16,19 @@ normal answer. Requests without one are passed through untouched. Forms:
 The fault key (header ``X-Egov-Fault-Key`` or parameter ``fault_key``) groups requests for the
 counts of ``429:S:N`` and ``5xx-burst:N``; without one, identical requests (same fault, path
 and query: a client's retries) count together.
+
+Chaos mode (``ServerSettings.chaos_rate``/``chaos_seed``, ``--chaos-rate``/``--chaos-seed``): API
+requests that ask for no fault get a random *transient* fault, the kind a client's retry policy is
+built to absorb: 429 with ``Retry-After``, a burst of 5xx, a connection reset, or a slow answer well
+within any sane read timeout. The draw is seeded and keyed by the request (path and query), so the
+same seed faults the same requests the same way, and only the request's first one or two attempts
+fail: its retries get the normal answer. Data-corrupting faults (truncate, repeat-page,
+total-mismatch) are never drawn: they must fail a pull, not be absorbed by it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -56,6 +65,44 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "reset": re.compile("reset"),
 }
 log = logging.getLogger(__name__)
+
+
+CHAOS_KINDS = ("429", "5xx-burst", "reset", "slow")
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Seeded random transient faults on requests that ask for none (``rate`` 0: off)."""
+
+    rate: float = 0.0
+    seed: int = 0
+    retry_after_s: int = 1  # whole seconds: the only form of Retry-After besides an HTTP date
+    slow_s: float = 0.2
+    max_failures: int = 2  # a chaos-faulted request fails its first 1..max_failures attempts
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"chaos rate must be within [0, 1], got {self.rate}")
+        if self.retry_after_s < 0 or not 0.0 <= self.slow_s <= MAX_SLOW_S or self.max_failures < 1:
+            raise ValueError("chaos: retry_after_s >= 0, 0 <= slow_s <= 60 and max_failures >= 1 required")
+
+    def draw(self, request_key: str) -> tuple[Fault, int] | None:
+        """The fault of a request and how many of its attempts get it; None: no fault. Pure function of
+        (seed, request key): reproducible across runs and server restarts."""
+        if self.rate <= 0.0:
+            return None
+        digest = hashlib.sha256(f"{self.seed}\x00{request_key}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
+            return None
+        kind = CHAOS_KINDS[digest[8] % len(CHAOS_KINDS)]
+        failures = 1 + digest[9] % self.max_failures
+        if kind == "429":
+            return Fault(kind, float(self.retry_after_s), failures), failures
+        if kind == "5xx-burst":
+            return Fault(kind, count=failures), failures
+        if kind == "slow":
+            return Fault(kind, seconds=self.slow_s), failures
+        return Fault(kind), failures
 
 
 @dataclass(frozen=True)
@@ -110,21 +157,30 @@ async def _reset(send: Send) -> None:
 class FaultInjector:
     """ASGI wrapper applying the fault a request asks for; counts requests per fault key."""
 
-    def __init__(self, app: ASGIApp, authorised: Callable[[str | None], bool]) -> None:
+    def __init__(
+        self, app: ASGIApp, authorised: Callable[[str | None], bool], chaos: Chaos | None = None
+    ) -> None:
         self.app = app
         self.authorised = authorised
+        self.chaos = chaos or Chaos()
         self.counts: Counter[str] = Counter()
+        self.chaos_counts: Counter[str] = Counter()  # attempts per chaos-faulted request
+        self.chaos_log: list[tuple[str, str, int]] = []  # (request key, fault kind, attempt) served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         spec, key, query = self._request_fault(scope)
         if spec is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            fault = parse_fault(spec)
-        except ValueError as exc:
-            await _send_json(send, 400, {"detail": str(exc)}, [])
-            return
+            chaos = self._chaos_fault(scope, query)
+            if chaos is None:
+                await self.app(scope, receive, send)
+                return
+            fault, spec, key = chaos
+        else:
+            try:
+                fault = parse_fault(spec)
+            except ValueError as exc:
+                await _send_json(send, 400, {"detail": str(exc)}, [])
+                return
         log.info("fault %s on %s", spec, scope["path"])
         if fault.kind in ("429", "5xx-burst"):
             key = key or f"{spec} {scope['path']}?{urlencode(query)}"
@@ -146,6 +202,30 @@ class FaultInjector:
             await self._rewrite(fault.kind, scope, receive, send, query)
             return
         await self.app(scope, receive, send)  # after slow, or once a 429 / 5xx burst is spent
+
+    def _chaos_fault(self, scope: Scope, query: list[tuple[str, str]]) -> tuple[Fault, str, str] | None:
+        """(fault, spec for the log, fault key) of a chaos-faulted attempt of an authorised API request
+        asking for no fault; None once the request's faulty attempts are spent (or no chaos)."""
+        if self.chaos.rate <= 0.0 or not self._is_api(scope):
+            return None
+        request_key = f"{scope['path']}?{urlencode(sorted(query))}"
+        drawn = self.chaos.draw(request_key)
+        if drawn is None:
+            return None
+        fault, failures = drawn
+        self.chaos_counts[request_key] += 1
+        attempt = self.chaos_counts[request_key]
+        if attempt > failures:
+            return None
+        self.chaos_log.append((request_key, fault.kind, attempt))
+        # 429 / 5xx count per fault key: a key per attempt makes this attempt fail whatever came before
+        return fault, f"chaos:{fault.kind}", f"chaos {request_key} #{attempt}"
+
+    def _is_api(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/v1/"):
+            return False
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        return self.authorised(headers.get("authorization"))
 
     def _request_fault(self, scope: Scope) -> tuple[str | None, str | None, list[tuple[str, str]]]:
         """(fault spec, fault key, query without the fault parameters) of an authorised API request."""

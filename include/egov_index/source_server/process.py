@@ -59,10 +59,13 @@ def running_server(
     defect_rate: float = DEFAULT_DEFECT_RATE,
     legacy_rate: float = DEFAULT_LEGACY_RATE,
     startup_timeout: float = 60.0,
+    chaos_rate: float = 0.0,
+    chaos_seed: int = 0,
 ) -> Iterator[str]:
     """Run `python -m egov_index.source_server` on a free port; yield its base URL.
 
     The token goes through the environment (not argv); output goes to a log file in tmp_dir.
+    ``chaos_rate`` > 0 switches on seeded random transient faults (see faults.py, chaos mode).
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     name = f"source-server-{uuid.uuid4().hex[:8]}"
@@ -71,7 +74,7 @@ def running_server(
         sys.executable, "-m", "egov_index.source_server",
         "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
         "--seed", str(seed), "--dossiers-per-day", str(dossiers_per_day), "--defect-rate", str(defect_rate),
-        "--legacy-rate", str(legacy_rate),
+        "--legacy-rate", str(legacy_rate), "--chaos-rate", str(chaos_rate), "--chaos-seed", str(chaos_seed),
     ]  # fmt: skip
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
