@@ -651,9 +651,17 @@ def test_real_deployment_failure_and_missed_deadline_alerts(
     Path(env["EGOV_TEST_RELEASE_FILE"]).touch()
 
     assert failed.body["task_id"] == "broken_source"
-    assert failed.body["error"] == "RuntimeError: portal certificate expired"
+    # Normally the worker's own callback, with the task's exception. On an overloaded machine the executor
+    # can report the task failed before its process started (scheduler log: "finished with state failed,
+    # but the task instance's state attribute is queued"); the scheduler then sends the alert without an
+    # exception, which the message says. The exception text itself is checked by the `dags test` test.
+    assert failed.body["error"] in {
+        "RuntimeError: portal certificate expired",
+        "(no exception recorded: see the task log)",
+    }
     _assert_links(failed.body["log_url"], "egov_late_demo", run_id, "broken_source")
-    assert failed.body["hostname"]  # the worker's host name
+    if failed.body["error"].startswith("RuntimeError"):
+        assert failed.body["hostname"]  # the worker's host name
 
     assert late.body["dag_id"] == "egov_late_demo"
     assert late.body["run_state"] == "running"  # still waiting: the run is late, not failed
