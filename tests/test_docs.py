@@ -108,3 +108,12 @@ def test_the_html_report_is_where_the_dictionary_says(data_root: Path):
     documented = f"data/reports/period={period}/ranking-report-{period}.html"
     assert f"`{documented}`" in DICTIONARY
     assert (data_root.parent / documented).is_file()
+
+
+def test_every_document_the_readme_names_exists():
+    root = ROOT
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    named = sorted(set(re.findall(r"`((?:docs|scripts|plugins|dags|expectations)/[\w./-]+\.(?:md|py|sh|json))`", readme)))
+    assert "docs/methodology.md" in named and "docs/operations.md" in named
+    missing = [path for path in named if not (root / path).is_file()]
+    assert missing == []
