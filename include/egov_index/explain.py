@@ -19,7 +19,7 @@ import pandas as pd
 from egov_index.methodology import Methodology
 from egov_index.ranking import LevelScores
 from egov_index.schemas import EXPLANATION_SCHEMA
-from egov_index.scoring import round_half_up, step_share_reaching, value_for_share
+from egov_index.scoring import nullable_ranks, round_half_up, step_share_reaching, value_for_share
 
 _EPSILON = 1e-9
 
@@ -59,7 +59,7 @@ def explain(scores: LevelScores, methodology: Methodology, period: str) -> pd.Da
             "loss_order": loss_order.ravel().astype("int32"),
             "points_needed": gain.ravel(),
             "target_value": target.ravel(),
-            "rank_if_improved": pd.Series(new_rank.ravel()).where(new_rank.ravel() > 0).astype("Int32").array,
+            "rank_if_improved": nullable_ranks(new_rank.ravel()),
             "best_move_up": best.ravel(),
         }
     )

@@ -23,7 +23,13 @@ from egov_index.methodology import DOSSIER_MEASURES, Indicator, Methodology
 from egov_index.periods import Period, local_day_window, parse_period, previous_period, quarters_of
 from egov_index.registry import Registry
 from egov_index.schemas import CATEGORIES, INDICATOR_VALUE_SCHEMA, RANK_BASELINES, RANKING_SCHEMA
-from egov_index.scoring import competition_rank, competition_rank_within, round_half_up, score_fraction
+from egov_index.scoring import (
+    competition_rank,
+    competition_rank_within,
+    nullable_ranks,
+    round_half_up,
+    score_fraction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -515,11 +521,6 @@ def _indicator_frame(level: _Level, scores: LevelScores, period: str, methodolog
     return frame[INDICATOR_VALUE_SCHEMA.names]
 
 
-def _int_or_null(ranks: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """Ranks as nullable Int32, 0 (not ranked) as null."""
-    return pd.Series(ranks).where(ranks > 0).astype("Int32").array
-
-
 def _ranking_frame(level: _Level, scores: LevelScores, period: str, methodology: Methodology) -> pd.DataFrame:
     precision = methodology.published_precision
     ranked = scores.ranked
@@ -538,12 +539,12 @@ def _ranking_frame(level: _Level, scores: LevelScores, period: str, methodology:
             "overall_points": np.where(ranked, scores.points.sum(axis=1), np.nan),
             "overall_max_points": methodology.max_points_at(level.name),
             "overall_index": scores.index,
-            "overall_rank": _int_or_null(scores.rank),
+            "overall_rank": nullable_ranks(scores.rank),
         }
     )
     is_commune = level.name == "commune"
     frame["overall_rank_in_province"] = (
-        _int_or_null(competition_rank_within(scores.index, level.parents))
+        nullable_ranks(competition_rank_within(scores.index, level.parents))
         if is_commune
         else pd.array([pd.NA] * len(frame), dtype="Int32")
     )
@@ -552,9 +553,9 @@ def _ranking_frame(level: _Level, scores: LevelScores, period: str, methodology:
         category_points = scores.points[:, category_of == category].sum(axis=1)
         index = np.where(ranked, round_half_up(category_points / category_max, precision), np.nan)
         frame[f"{category}_index"] = index
-        frame[f"{category}_rank"] = _int_or_null(competition_rank(index))
+        frame[f"{category}_rank"] = nullable_ranks(competition_rank(index))
         frame[f"{category}_rank_in_province"] = (
-            _int_or_null(competition_rank_within(index, level.parents))
+            nullable_ranks(competition_rank_within(index, level.parents))
             if is_commune
             else pd.array([pd.NA] * len(frame), dtype="Int32")
         )

@@ -16,7 +16,7 @@ import pandas as pd
 from egov_index.methodology import Methodology
 from egov_index.ranking import LevelScores
 from egov_index.schemas import CATEGORIES, RANK_UNCERTAINTY_SCHEMA
-from egov_index.scoring import round_half_up, score_fraction
+from egov_index.scoring import nullable_ranks, round_half_up, score_fraction
 
 _LEVEL_STREAM = {"province": 1, "commune": 2}
 
@@ -42,11 +42,11 @@ def rank_bands(scores: LevelScores, methodology: Methodology, period: str) -> pd
             "unit_code": scores.codes,
             "methodology": methodology.id,
             "draws": np.int32(settings.draws),
-            "overall_rank": _nullable(scores.rank),
+            "overall_rank": nullable_ranks(scores.rank),
             "median_rank": median,
-            "rank_p05": _nullable(low),
-            "rank_p95": _nullable(high),
-            "band_width": pd.Series(width).where(scores.ranked).astype("Int32").array,
+            "rank_p05": nullable_ranks(low),
+            "rank_p95": nullable_ranks(high),
+            "band_width": pd.Series(width).where(scores.ranked).astype("Int32").array,  # 0 is a width
             "wide_band": scores.ranked & (width > settings.wide_band_share * n_ranked),
         }
     )
@@ -98,7 +98,3 @@ def _shares(scores: LevelScores, normalisation: str) -> np.ndarray:
             ]
         )
     return fractions * scores.factor
-
-
-def _nullable(ranks: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    return pd.Series(ranks).where(ranks > 0).astype("Int32").array

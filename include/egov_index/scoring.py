@@ -125,6 +125,12 @@ def competition_rank(values: np.ndarray) -> np.ndarray:
     return np.where(finite, higher + 1, 0).astype(np.int64)
 
 
+def nullable_ranks(ranks: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Ranks as nullable Int32 for the published tables: 0 (not ranked) becomes null."""
+    ranks = np.asarray(ranks)
+    return pd.Series(ranks).where(ranks > 0).astype("Int32").array
+
+
 def competition_rank_within(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Competition ranks computed separately inside each group (e.g. communes within their province)."""
     frame = pd.DataFrame({"value": values, "group": groups})
