@@ -206,3 +206,80 @@ def test_recent_row_counts_take_the_latest_success_per_partition(ledger):
     assert ledger.recent_row_counts("dossiers", 3) == [140, 130, 120]
     assert ledger.recent_row_counts("dossiers", 7, before_partition="2026-09-30") == [130, 120, 100]
     assert ledger.recent_row_counts("commune_reports", 3) == []
+
+
+def test_a_new_attempt_closes_an_older_running_attempt_of_the_same_batch_as_interrupted(ledger):
+    batch = {"source": "service_portal", "dataset": "dossiers", "partition": "2026-09-30"}
+    done = ledger.start(run_id="scheduled__1", **batch)
+    ledger.finish(done, "succeeded", rows_pulled=3, rows_snapshot=3, rows_quarantined=0)
+    killed = ledger.start(run_id="scheduled__2", **batch)  # its worker is SIGKILLed: never finished
+    other_day = ledger.start(run_id="scheduled__2", **{**batch, "partition": "2026-10-01"})
+    other_dataset = ledger.start(run_id="scheduled__2", **{**batch, "dataset": "procedures"})
+    other_source = ledger.start(run_id="scheduled__2", **{**batch, "source": "reporting_api"})
+
+    rerun = ledger.start(run_id="scheduled__2", **batch)  # the task's retry
+    entries = {row["id"]: row for row in ledger.history()}
+    interrupted = entries[killed]
+    assert interrupted["outcome"] == "interrupted"
+    expected = f"interrupted: still running when entry {rerun} (run scheduled__2) started the same batch"
+    assert interrupted["error"].startswith(expected)
+    assert "worker most likely died" in interrupted["error"]
+    assert interrupted["finished_at"] == entries[rerun]["started_at"]
+    assert interrupted["rows_pulled"] is None  # nothing of it is counted
+    assert {entries[e]["outcome"] for e in (other_day, other_dataset, other_source, rerun)} == {"running"}
+    assert entries[done]["outcome"] == "succeeded"  # finished attempts are history, left alone
+
+    ledger.finish(rerun, "succeeded", rows_pulled=4, rows_snapshot=3, rows_quarantined=1)
+    assert ledger.recent_row_counts("dossiers", 1) == [4]
+    before = {row["id"]: row for row in ledger.history()}
+    again = ledger.start(run_id="manual", **batch)  # nothing of the batch is running: nothing changes
+    assert {row["id"]: row for row in ledger.history() if row["id"] != again} == before
+
+
+def test_an_attempt_presumed_dead_that_finishes_after_all_records_its_real_outcome(ledger):
+    batch = {"source": "reporting_api", "dataset": "commune_reports", "partition": "2026-Q3"}
+    slow = ledger.start(run_id="manual__a", **batch)
+    newer = ledger.start(run_id="manual__b", **batch)  # two attempts of one batch at once
+    assert ledger.history()[1]["outcome"] == "interrupted"
+    ledger.finish(slow, "succeeded", rows_pulled=5, rows_snapshot=5, rows_quarantined=0)
+    ledger.finish(newer, "failed", error="SourceError: 503")
+    entries = {row["id"]: row for row in ledger.history()}
+    assert entries[slow]["outcome"] == "succeeded" and entries[slow]["error"] is None
+    assert entries[newer]["outcome"] == "failed"
+    with pytest.raises(ValueError, match="already finished"):
+        ledger.finish(slow, "failed", error="twice")
+
+
+def test_the_interrupted_outcome_migration_keeps_the_rows_and_downgrades_to_failed(url):
+    from egov_index.ledger import _engine
+
+    config = alembic_config()
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:  # a database of the previous release, with an entry left running
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0004")
+            connection.execute(
+                sa.text(
+                    "INSERT INTO ingest_ledger (run_id, source, dataset, partition, started_at, outcome, "
+                    "file_key) VALUES "
+                    "('old', 'inbox', 'commune_reports', 'f-1', "
+                    "'2026-09-30 18:00:00', 'succeeded', 'a.xlsx'), "
+                    "('old', 'service_portal', 'dossiers', '2026-09-30', "
+                    "'2026-09-30 18:30:00', 'running', NULL)"
+                )
+            )
+    finally:
+        engine.dispose()
+    with Ledger.open(url) as ledger:  # upgrades to head
+        ledger.start(run_id="new", source="service_portal", dataset="dossiers", partition="2026-09-30")
+        assert [row["outcome"] for row in ledger.history()] == ["running", "interrupted", "succeeded"]
+        assert ledger.file_status("a.xlsx", SHA_A) == "changed"  # the file versions survived the table copy
+        with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as connection:  # still one per key
+            connection.execute(sa.text("UPDATE ingest_ledger SET file_key = 'a.xlsx', outcome = 'succeeded'"))
+        with ledger.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+        assert [row["outcome"] for row in ledger.history()] == ["running", "failed", "succeeded"]
+        with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE ingest_ledger SET outcome = 'interrupted' WHERE id = 3"))

@@ -127,6 +127,13 @@ def test_disk_full_mid_publish_keeps_the_previous_partition_and_the_rerun_publis
         ingest(store, settings, "procedures", catalogue(renamed=True), batch)
     monkeypatch.undo()
     assert failure.value.errno == errno.ENOSPC and seen and seen[0].startswith(str(root / STAGING))
+    # the message names the dataset and partition, not the staged file, and says what to do
+    message = str(failure.value)
+    assert f"snapshots/procedures partition snapshot_date={batch}" in message
+    assert "No space left on device" in message and f"Free space on the volume holding {root}" in message
+    assert "rerun the task" in message and STAGING not in message
+    original = failure.value.__cause__
+    assert isinstance(original, OSError) and original.errno == errno.ENOSPC and original.filename == seen[0]
     # the previous partition and its manifest are intact, nothing staged is left for readers
     assert digests(root, "snapshots", "quarantine") == before
     assert data_file.read_bytes() == before_bytes
@@ -136,7 +143,7 @@ def test_disk_full_mid_publish_keeps_the_previous_partition_and_the_rerun_publis
     with Ledger.open(settings.sql_url) as ledger:
         last = ledger.history(dataset="procedures")[0]
     assert last["outcome"] == "failed" and last["partition"] == batch
-    assert "No space left on device" in last["error"]
+    assert "No space left on device" in last["error"] and f"partition snapshot_date={batch}" in last["error"]
 
     # the rerun (space freed) publishes exactly what an undisturbed run publishes
     summary = ingest(store, settings, "procedures", catalogue(renamed=True), batch)
@@ -301,8 +308,11 @@ def test_the_sql_database_restarted_during_a_run(
     result = pipeline.rank_period(store, settings, PERIOD)
     assert digests(root) == published
     with Ledger.open(url) as ledger:
-        outcomes = [e["outcome"] for e in ledger.history(dataset="procedures")]
-    assert outcomes[0] == "succeeded"
+        rerun, cut_off = ledger.history(dataset="procedures")
+    assert rerun["outcome"] == "succeeded"
+    # the entry the database restart left `running` was closed by the rerun, naming it
+    assert cut_off["outcome"] == "interrupted" and cut_off["partition"] == batch
+    assert cut_off["error"].startswith(f"interrupted: still running when entry {rerun['id']} (run test)")
     from egov_index.sql_publish import RANKING_TABLE
 
     engine = create_engine(url)

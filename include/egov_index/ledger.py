@@ -8,7 +8,13 @@ PostgreSQL), so two processes starting at once do not race on ``CREATE TABLE``.
 
 An inbox file version is a ``succeeded`` entry with a ``file_key``; at most one such
 entry per key exists (a partial unique index), older ones are marked ``superseded``.
-All timestamps are stored and returned in UTC.
+
+An attempt whose worker dies (SIGKILL, out of memory, lost host, database gone before the
+outcome was written) cannot close its entry. The next attempt of the same batch (same source,
+dataset and partition) closes it: ``start`` marks every older ``running`` entry of the batch
+``interrupted``, naming the new entry and run. Should that worker in fact still be alive (two
+attempts of one batch at once), its own ``finish`` later replaces ``interrupted`` with the real
+outcome. All timestamps are stored and returned in UTC.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 Source = Literal["reporting_api", "service_portal", "inbox"]
-Outcome = Literal["running", "succeeded", "failed", "skipped_duplicate", "superseded"]
+Outcome = Literal["running", "succeeded", "failed", "skipped_duplicate", "superseded", "interrupted"]
 FinishOutcome = Literal["succeeded", "failed", "skipped_duplicate"]
 FileStatus = Literal["new", "identical", "changed"]
 
@@ -138,6 +144,15 @@ class LedgerEntry(Base):
 
     def as_dict(self) -> dict[str, Any]:
         return {column.key: getattr(self, column.key) for column in self.__table__.columns}
+
+
+def interrupted_error(entry_id: int, run_id: str) -> str:
+    """The error text of an entry found ``running`` when entry ``entry_id`` of run ``run_id`` started."""
+    return (
+        f"interrupted: still running when entry {entry_id} (run {run_id}) started the same batch. Its "
+        "worker most likely died (killed, out of memory, host or database connection lost) before "
+        "recording an outcome; nothing of it counts as succeeded. The newer entry's outcome stands."
+    )
 
 
 def alembic_config() -> Config:
@@ -251,7 +266,11 @@ class Ledger:
         file_name: str | None = None,
         file_sha256: str | None = None,
     ) -> int:
-        """Record an ingest attempt as ``running``; returns its entry id."""
+        """Record an ingest attempt as ``running``; returns its entry id.
+
+        Older entries of the same batch (source, dataset, partition) still ``running`` are marked
+        ``interrupted`` in the same transaction: their attempt never recorded an outcome.
+        """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
         if any(bound is not None and bound.tzinfo is None for bound in (window_start, window_end)):
@@ -271,6 +290,21 @@ class Ledger:
         with self._sessions.begin() as session:
             session.add(entry)
             session.flush()
+            session.execute(
+                update(LedgerEntry)
+                .where(
+                    LedgerEntry.source == source,
+                    LedgerEntry.dataset == dataset,
+                    LedgerEntry.partition == partition,
+                    LedgerEntry.outcome == "running",
+                    LedgerEntry.id < entry.id,
+                )
+                .values(
+                    outcome="interrupted",
+                    finished_at=entry.started_at,
+                    error=interrupted_error(entry.id, run_id),
+                )
+            )
             return entry.id
 
     def finish(
@@ -284,11 +318,15 @@ class Ledger:
         payload_sha256: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Close a ``running`` entry with its outcome and counts (each entry is finished once)."""
+        """Close a ``running`` entry with its outcome and counts (each entry is finished once).
+
+        An entry a newer attempt marked ``interrupted`` while this one was in fact still working
+        takes its real outcome here.
+        """
         if outcome not in FINISH_OUTCOMES:
             raise ValueError(f"an entry finishes as one of {FINISH_OUTCOMES}, not {outcome!r}")
         with self._sessions.begin() as session:
-            entry = self._running_entry(session, entry_id)
+            entry = self._open_entry(session, entry_id)
             entry.outcome = outcome
             entry.finished_at = datetime.now(UTC)
             entry.rows_pulled = rows_pulled
@@ -298,11 +336,12 @@ class Ledger:
             entry.error = error
 
     @staticmethod
-    def _running_entry(session: Session, entry_id: int) -> LedgerEntry:
-        entry = session.get(LedgerEntry, entry_id)
+    def _open_entry(session: Session, entry_id: int) -> LedgerEntry:
+        """A ``running`` entry, or one presumed dead (``interrupted``) whose worker is finishing after all."""
+        entry = session.get(LedgerEntry, entry_id, with_for_update=True)
         if entry is None:
             raise KeyError(f"no ledger entry {entry_id}")
-        if entry.outcome != "running":
+        if entry.outcome not in ("running", "interrupted"):
             raise ValueError(f"ledger entry {entry_id} is already finished ({entry.outcome})")
         return entry
 

@@ -23,6 +23,7 @@ sha256 and object name, on both backends.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -32,7 +33,8 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -65,6 +67,8 @@ StorePath = Path | UPath
 _HOST = socket.gethostname().replace("-", "_")
 _OBJECT_NAME = re.compile(r"^data-[0-9a-f]{16}\.parquet$")
 _VERSION_SUFFIX = re.compile(r"_v(\d+)$")
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class SchemaChangeError(ValueError):
@@ -201,6 +205,23 @@ def _resolve_root(root: str | os.PathLike[str] | UPath, storage_options: Mapping
     return UPath(text, **(storage_options or {})) if "://" in text else Path(text)
 
 
+def publish_error(dataset: str, partition: Mapping[str, str], root: StorePath, exc: OSError) -> OSError:
+    """The error of a failed publish: names the dataset, partition and data root, and what to do."""
+    where = "/".join(f"{k}={v}" for k, v in partition.items())
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _OUT_OF_SPACE:
+        advice = f"Free space on the volume holding {root} (or raise its quota), then rerun the task."
+    elif exc.errno in _NOT_WRITABLE:
+        advice = f"Make {root} writable by the worker, then rerun the task."
+    else:
+        advice = "Fix the cause, then rerun the task: the rerun publishes the whole partition."
+    message = (
+        f"could not publish {dataset} partition {where} under {root}: {reason}. Nothing half-written is "
+        f"visible to readers (the staged file was removed). {advice}"
+    )
+    return OSError(exc.errno, message) if exc.errno is not None else OSError(message)
+
+
 class DataStore:
     """The data root. Every dataset path is relative to it, e.g. 'snapshots/dossiers'.
 
@@ -247,7 +268,8 @@ class DataStore:
                 schema = schema.append(pa.field(key, pa.string(), nullable=False))
         self._guard_schema(dataset, schema, list(partition))
         body = table.drop_columns([c for c in partition if c in table.column_names])
-        data_file, digest, size = self._write_data(target, body)
+        with self._naming_failures(dataset, partition):
+            data_file, digest, size = self._write_data(target, body)
         doc = {
             "format": MANIFEST_FORMAT,
             "dataset": dataset,
@@ -262,9 +284,19 @@ class DataStore:
             "code_version": __version__,
             **(manifest or {}),
         }
-        self._write_json(target / MANIFEST_FILE, doc)
+        with self._naming_failures(dataset, partition):
+            self._write_json(target / MANIFEST_FILE, doc)
         self._drop_unreferenced(self.fs_path(target), data_file, STALE_STAGING_S)
         return Published(dataset, partition, self._current_file(target, doc), body.num_rows, digest)
+
+    @contextmanager
+    def _naming_failures(self, dataset: str, partition: Mapping[str, str]) -> Iterator[None]:
+        """Re-raise an OSError of a publish naming the dataset and partition and saying what to do
+        (same errno, hence the same OSError subclass; the original is chained)."""
+        try:
+            yield
+        except OSError as exc:
+            raise publish_error(dataset, partition, self.root, exc) from exc
 
     def _write_data(self, directory: StorePath, table: pa.Table) -> tuple[str, str, int]:
         """Write a partition's data object (and locally ``data.parquet``); returns the object's path
@@ -417,16 +449,18 @@ class DataStore:
         )
         return dataset_.to_table(filter=filter_expr)
 
-    def read_partition(self, dataset: str, partition: dict[str, str]) -> pa.Table:
-        """One partition's data file (without the partition columns)."""
+    def read_partition(
+        self, dataset: str, partition: dict[str, str], columns: list[str] | None = None
+    ) -> pa.Table:
+        """One partition's data file (without the partition columns); only ``columns`` if given."""
         target = self.partition_dir(dataset, partition)
         if isinstance(target, Path):
             path = target / DATA_FILE
             if not path.exists():
                 raise FileNotFoundError(f"{dataset} partition {partition} is not published ({path})")
-            return pq.read_table(path)
+            return pq.read_table(path, columns=columns)
         doc = self.manifest(dataset, partition)
-        return pq.read_table(self.fs_path(target / doc["data_file"]), filesystem=self._arrow_fs)
+        return pq.read_table(self.fs_path(target / doc["data_file"]), columns=columns, filesystem=self._arrow_fs)
 
     def verify(self, dataset: str, partition: dict[str, str]) -> bool:
         """Whether the partition's data matches its manifest (False after a crash between the two)."""
@@ -476,7 +510,8 @@ class DataStore:
         if hashlib.sha256(data).hexdigest() != source["sha256"]:
             raise RuntimeError(f"{dataset} partition {partition} does not match its manifest: republish it first")
         table = _with_partition_columns(pq.read_table(pa.BufferReader(data)), partition, self.schema(dataset))
-        data_file, digest, size = self._write_data(view, table)
+        with self._naming_failures(f"{LATEST}/{dataset}", partition):
+            data_file, digest, size = self._write_data(view, table)
         doc = {
             "format": MANIFEST_FORMAT,
             "view": LATEST,
@@ -491,7 +526,8 @@ class DataStore:
             "schema_fingerprint": schema_fingerprint(table.schema),
             "code_version": __version__,
         }
-        self._write_json(view / MANIFEST_FILE, doc)
+        with self._naming_failures(f"{LATEST}/{dataset}", partition):
+            self._write_json(view / MANIFEST_FILE, doc)
         self._drop_unreferenced(self.fs_path(view), data_file, STALE_STAGING_S)
         return Published(dataset, partition, self._current_file(view, doc), table.num_rows, digest)
 
