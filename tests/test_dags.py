@@ -11,7 +11,7 @@ import pytest
 from egov_index.config import PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
-EXPECTED = {"egov_nightly_ingest", "egov_ranking", "egov_maintenance"}
+EXPECTED = {"egov_nightly_ingest", "egov_ranking", "egov_maintenance", "egov_bulk_backfill"}
 TRIVIAL_DAG = '''
 from airflow.sdk import dag, task
 

@@ -15,13 +15,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from egov_index import __version__, pull, schemas
 from egov_index.config import Settings
-from egov_index.conform import conform, quarantine_rows
+from egov_index.conform import Conformed, conform, quarantine_rows
 from egov_index.errors import AccountingError, InboxFilesFailed
 from egov_index.header_mapping import UNIT_FIELDS
 from egov_index.periods import (
@@ -34,6 +36,7 @@ from egov_index.periods import (
 )
 from egov_index.rank_changes import Baseline
 from egov_index.registry import current_units
+from egov_index.stages import StageClock, no_stages
 from egov_index.store import DataStore, to_table, versioned
 
 log = logging.getLogger(__name__)
@@ -95,24 +98,48 @@ def ingest_batch(
     ``batch`` names the batch (the day or the period pulled); ``pre_rejected`` are rows an earlier
     step (unit resolution) already sent to quarantine, counted as pulled.
     """
+    rows_pulled = len(records) + (0 if pre_rejected is None else len(pre_rejected))
     conformed = conform(dataset, records, batch)
-    rejected = pd.concat([r for r in (pre_rejected, conformed.rejected) if r is not None], ignore_index=True)
-    outcome = validate_recorded(
-        settings,
-        run_id,
-        dataset,
-        conformed.frame,
-        partition=batch,
-        parameters=parameters,
-        suite_dir=settings.expectations_dir,
-        max_quarantine_share=settings.max_quarantine_share,
-        rows_already_rejected=len(rejected),
+    return ingest_conformed(
+        store, settings, dataset, conformed, batch, parameters, rows_pulled, pre_rejected, run_id
     )
+
+
+def ingest_conformed(
+    store: DataStore,
+    settings: Settings,
+    dataset: str,
+    conformed: Conformed,
+    batch: str,
+    parameters: dict[str, Any],
+    rows_pulled: int,
+    pre_rejected: pd.DataFrame | None = None,
+    run_id: str = "manual",
+    stage: StageClock | None = None,
+) -> BatchSummary:
+    """Validate and publish a conformed batch (``rows_pulled`` counts every row the source gave).
+
+    ``stage`` (optional) times the two steps as "validate" and "snapshot" (see :mod:`egov_index.stages`).
+    """
+    stage = stage or no_stages
+    rejected = pd.concat([r for r in (pre_rejected, conformed.rejected) if r is not None], ignore_index=True)
+    with stage("validate"):
+        outcome = validate_recorded(
+            settings,
+            run_id,
+            dataset,
+            conformed.frame,
+            partition=batch,
+            parameters=parameters,
+            suite_dir=settings.expectations_dir,
+            max_quarantine_share=settings.max_quarantine_share,
+            rows_already_rejected=len(rejected),
+        )
     quarantine = pd.concat([rejected, outcome.quarantine], ignore_index=True)
     summary = BatchSummary(
         dataset=dataset,
         partition=batch,
-        rows_pulled=len(records) + (0 if pre_rejected is None else len(pre_rejected)),
+        rows_pulled=rows_pulled,
         rows_snapshot=len(outcome.valid),
         rows_quarantined=len(quarantine),
         warnings=[
@@ -127,9 +154,10 @@ def ingest_batch(
             f"{dataset} ({batch}): pulled {summary.rows_pulled} rows but snapshot has "
             f"{summary.rows_snapshot} and quarantine {summary.rows_quarantined}; nothing was published."
         )
-    publish_snapshot(store, dataset, batch, outcome.valid)
-    manifest = {"code_version": __version__, "accounting": summary.as_dict()}
-    publish_quality(store, dataset, batch, quarantine, outcome, manifest)
+    with stage("snapshot"):
+        publish_snapshot(store, dataset, batch, outcome.valid)
+        manifest = {"code_version": __version__, "accounting": summary.as_dict()}
+        publish_quality(store, dataset, batch, quarantine, outcome, manifest)
     for warning in summary.warnings:
         log.warning("data-quality warning: %s (%s): %s", dataset, batch, warning)
     log.info("published %s", summary)
@@ -166,7 +194,10 @@ def _partitions(dataset: str, batch: str, valid: pd.DataFrame) -> dict[str, pd.S
     if dataset == "commune_reports":
         return {"period": valid["period"].astype(str)}
     received_local = valid["received_at"].dt.tz_convert(LOCAL_TZ)
-    return {"received_month": received_local.dt.strftime("%Y-%m")}
+    months = (received_local.dt.year * 100 + received_local.dt.month).to_numpy(dtype="int64")
+    unique, position = np.unique(months, return_inverse=True)  # 'YYYY-MM' per distinct month, not per row
+    labels = np.array([f"{m // 100}-{m % 100:02d}" for m in unique], dtype=object)
+    return {"received_month": pd.Series(labels[position], index=valid.index)}
 
 
 def publish_snapshot(store: DataStore, dataset: str, batch: str, valid: pd.DataFrame) -> list[str]:
@@ -175,16 +206,20 @@ def publish_snapshot(store: DataStore, dataset: str, batch: str, valid: pd.DataF
     [(column, values)] = _partitions(dataset, batch, valid).items()
     schema = _with_partition_columns(schemas.arrow_schema(schemas.SOURCE_FIELDS[dataset]), {column: ""})
     published = []
-    for value in sorted(values.unique()):
-        rows = valid[values == value].assign(**{column: value})
+    distinct = sorted(values.unique())
+    for value in distinct:
+        rows = (valid if len(distinct) == 1 else valid[values == value]).assign(**{column: value})
         where = {column: value}
         if version is not None and store.exists(SNAPSHOT_DATASETS[dataset], where):
             existing = store.read_partition(SNAPSHOT_DATASETS[dataset], where).to_pandas()
             rows = merge_latest(existing.assign(**{column: value}), rows, key, version)
-        rows = rows.sort_values(key, kind="stable").reset_index(drop=True)
-        store.publish(
-            SNAPSHOT_DATASETS[dataset], where, to_table(rows, schema), {"code_version": __version__}
-        )
+        # rows in key order (keys are unique here: one row per key after the merge), sorted by Arrow
+        table = to_table(rows, schema)
+        keys = table[key]
+        if pa.types.is_dictionary(keys.type):  # Arrow sorts text, not dictionaries
+            keys = keys.cast(keys.type.value_type)
+        table = table.take(pc.sort_indices(keys))
+        store.publish(SNAPSHOT_DATASETS[dataset], where, table, {"code_version": __version__})
         published.append(value)
     return published
 
@@ -310,6 +345,24 @@ def _ingest_ledgered(
     window: tuple[datetime, datetime] | None = None,
 ) -> dict:
     """Ingest the records ``records_of()`` returns (with their payload digest) as one ledgered batch."""
+
+    def work(band: dict[str, Any]) -> tuple[BatchSummary, str | None]:
+        records, payload_sha256 = records_of()
+        return ingest_records(store, settings, dataset, records, batch, run_id, band), payload_sha256
+
+    return ledgered(settings, dataset, batch, run_id, work, window)
+
+
+def ledgered(
+    settings: Settings,
+    dataset: str,
+    batch: str,
+    run_id: str,
+    work: Callable[[dict[str, Any]], tuple[BatchSummary, str | None]],
+    window: tuple[datetime, datetime] | None = None,
+) -> dict:
+    """Run ``work(row_count_band)`` (ingest one batch; returns its summary and payload digest) as one
+    ledger entry: ``running``, then ``succeeded`` with its accounting or ``failed`` with the error."""
     from egov_index.ledger import Ledger
     from egov_index.validation_history import row_count_band
 
@@ -323,9 +376,7 @@ def _ingest_ledgered(
             window_end=window[1] if window else None,
         )
         try:
-            band = row_count_band(ledger, dataset, batch)
-            records, payload_sha256 = records_of()
-            summary = ingest_records(store, settings, dataset, records, batch, run_id, band)
+            summary, payload_sha256 = work(row_count_band(ledger, dataset, batch))
         except Exception as exc:
             ledger.finish(entry, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -568,8 +619,15 @@ def check_accounting(summaries: list[dict]) -> dict:
 # --- the period ranking ----------------------------------------------------------------------
 
 
-def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Commune reports, dossiers received in the period (latest version each) and the catalogue."""
+def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+    """Commune reports, the tally of the dossiers received in the period and the catalogue.
+
+    Dossiers are read one snapshot partition (received month) at a time and reduced to counts per
+    commune (:func:`egov_index.ranking.tally_dossiers`): memory stays that of one month's partition
+    whatever the length of the period.
+    """
+    from egov_index.ranking import DOSSIER_TALLY_COLUMNS, period_window, tally_dossiers
+
     p = parse_period(period)
     # the period's quarters and the previous period's (a methodology may carry a missing report forward)
     quarters = quarters_of(p) + quarters_of(parse_period(previous_period(period)))
@@ -579,45 +637,69 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, pd.
             f"no commune-report snapshot for {period}: run the nightly ingest for a day in {period} first"
         )
     months = sorted({f"{d.year}-{d.month:02d}" for d in pd.date_range(p.start, p.end, freq="MS")})
-    if (store.root / SNAPSHOT_DATASETS["dossiers"]).exists():
-        dossiers = store.read(
-            SNAPSHOT_DATASETS["dossiers"], ds.field("received_month").isin(months)
-        ).to_pandas()
-    else:
-        dossiers = pd.DataFrame(columns=schemas.field_names(schemas.DOSSIER_FIELDS))
+    partitions = [
+        part for part in store.partitions(SNAPSHOT_DATASETS["dossiers"]) if part["received_month"] in months
+    ]
     procedures = store.read(SNAPSHOT_DATASETS["procedures"]).to_pandas()
     dates = procedures["snapshot_date"].astype(str)
     in_period = dates[dates <= p.end.isoformat()]
     catalogue_date = in_period.max() if not in_period.empty else dates.max()
-    procedures = procedures[dates == catalogue_date]
-    return reports, dossiers.reset_index(drop=True), procedures.reset_index(drop=True)
+    procedures = procedures[dates == catalogue_date].reset_index(drop=True)
+    needed = [c for c in DOSSIER_TALLY_COLUMNS if c not in ("dossier_id", "updated_at")]  # ids are distinct
+    chunks = (store.read_partition(SNAPSHOT_DATASETS["dossiers"], part, needed) for part in partitions)
+    return reports, tally_dossiers(chunks, procedures, period_window(p), distinct_ids=True), procedures
 
 
-def rank_period(store: DataStore, settings: Settings, period: str, run_id: str = "manual") -> dict:
+def rank_period(
+    store: DataStore, settings: Settings, period: str, run_id: str = "manual", stage: StageClock | None = None
+) -> dict:
     """Compute indicators, ranking, rank changes, explanations and rank bands of a period; gate the
-    ranking with GX; publish them (Parquet, SQL) and the HTML report."""
+    ranking with GX; publish them (Parquet, SQL) and the HTML report.
+
+    ``stage`` (optional) times "indicators" (reading the snapshots, counting), "ranking" (scores,
+    ranks, gate, explanations), "robustness" (the rank bands) and "publish".
+    """
     from egov_index.explain import explain
-    from egov_index.html_report import render_ranking_report, report_file_name
     from egov_index.methodology import load_methodology
     from egov_index.rank_changes import attach_rank_changes
     from egov_index.ranking import compute
     from egov_index.robustness import rank_bands
 
-    reports, dossiers, procedures = load_period_inputs(store, period)
-    methodology = load_methodology(settings.methodology)
-    result = compute(reports, dossiers, procedures, current_units(), period, methodology)
-    baselines = {
-        "previous": find_baseline(store, previous_period(period), methodology.id),
-        "year_ago": find_baseline(store, year_ago_period(period), methodology.id),
-    }
-    ranking = attach_rank_changes(result.ranking, baselines)
-    # every ranking rule blocks: a failure raises and the previous ranking stays published
-    validate_recorded(
-        settings, run_id, "ranking", ranking, partition=period, suite_dir=settings.expectations_dir
-    )
-    levels = [result.levels[name] for name in ("province", "commune")]
-    explanations = pd.concat([explain(level, methodology, period) for level in levels], ignore_index=True)
-    bands = pd.concat([rank_bands(level, methodology, period) for level in levels], ignore_index=True)
+    stage = stage or no_stages
+    with stage("indicators"):
+        reports, dossiers, procedures = load_period_inputs(store, period)
+    with stage("ranking"):
+        methodology = load_methodology(settings.methodology)
+        result = compute(reports, dossiers, procedures, current_units(), period, methodology)
+        baselines = {
+            "previous": find_baseline(store, previous_period(period), methodology.id),
+            "year_ago": find_baseline(store, year_ago_period(period), methodology.id),
+        }
+        ranking = attach_rank_changes(result.ranking, baselines)
+        # every ranking rule blocks: a failure raises and the previous ranking stays published
+        validate_recorded(
+            settings, run_id, "ranking", ranking, partition=period, suite_dir=settings.expectations_dir
+        )
+        levels = [result.levels[name] for name in ("province", "commune")]
+        explanations = pd.concat([explain(level, methodology, period) for level in levels], ignore_index=True)
+    with stage("robustness"):
+        bands = pd.concat([rank_bands(level, methodology, period) for level in levels], ignore_index=True)
+    with stage("publish"):
+        return _publish_period(store, settings, period, methodology, result, ranking, explanations, bands)
+
+
+def _publish_period(
+    store: DataStore,
+    settings: Settings,
+    period: str,
+    methodology: Any,
+    result: Any,
+    ranking: pd.DataFrame,
+    explanations: pd.DataFrame,
+    bands: pd.DataFrame,
+) -> dict:
+    """Publish a period's outputs: Parquet (ranking last), the HTML report, the files for people, SQL."""
+    from egov_index.html_report import render_ranking_report, report_file_name
 
     manifest = {"code_version": __version__, "methodology": methodology.id}
     outputs = (

@@ -9,10 +9,13 @@ instead of loading. The bearer token is never put into a message or a log line.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -71,18 +74,14 @@ def make_session(endpoint: SourceEndpoint) -> requests.Session:
     return session
 
 
-def get_json(
-    session: requests.Session,
-    endpoint: SourceEndpoint,
-    path: str,
-    params: dict[str, Any],
-    on_page: PageHook | None = None,
-) -> Any:
-    """GET one page; raise SourceError naming the endpoint and status on failure."""
+def checked_get(
+    session: requests.Session, endpoint: SourceEndpoint, path: str, params: dict[str, Any], stream: bool = False
+) -> requests.Response:
+    """GET with the session's retries; raise SourceError naming the endpoint and status on failure."""
     url = endpoint.url(path)
     try:
         response = session.get(
-            url, params=params, timeout=(endpoint.connect_timeout_s, endpoint.read_timeout_s)
+            url, params=params, timeout=(endpoint.connect_timeout_s, endpoint.read_timeout_s), stream=stream
         )
     except requests.RequestException as exc:
         raise SourceError(
@@ -104,6 +103,18 @@ def get_json(
             f"{endpoint.name}: GET {path} answered {response.status_code} "
             f"(params {params}): {response.text[:300]}"
         )
+    return response
+
+
+def get_json(
+    session: requests.Session,
+    endpoint: SourceEndpoint,
+    path: str,
+    params: dict[str, Any],
+    on_page: PageHook | None = None,
+) -> Any:
+    """GET one page; raise SourceError naming the endpoint and status on failure."""
+    response = checked_get(session, endpoint, path, params)
     try:
         body = response.json()
     except ValueError as exc:
@@ -239,3 +250,115 @@ def fetch_dossiers(
         for batch in cursor_paged(session, endpoint, "/api/v1/dossiers", params, "dossier_id", limit, on_page):
             items.extend(batch)
     return items
+
+
+# --- bulk exports (backfills) ------------------------------------------------------------------------
+EXPORT_PATH = "/api/v1/exports/dossiers"
+EXPORT_FORMATS = ("parquet", "ndjson", "csv")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One bulk export file as received: where it is, what it declared, what it holds."""
+
+    path: Path
+    month: str
+    province_code: str | None
+    format: str
+    rows: int  # declared by the source (X-Total-Count) and checked against the file
+    sha256: str
+    as_of: str
+
+
+def fetch_dossier_export(
+    endpoint: SourceEndpoint,
+    month: str,
+    as_of: datetime,
+    dest: Path,
+    province_code: str | None = None,
+    fmt: str = "parquet",
+) -> ExportFile:
+    """Stream one month's dossier export (one province's if given) to ``dest``, checked and atomic.
+
+    The body is written in 1 MiB chunks to a temporary file beside ``dest`` while its SHA-256 is
+    computed; it becomes ``dest`` only if the source's ``X-Content-SHA256`` (when sent) and
+    ``X-Total-Count`` match what arrived, so a truncated or corrupted transfer never looks complete.
+    Retries (429 with Retry-After, 5xx, resets) are the session's.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {EXPORT_FORMATS}, got {fmt!r}")
+    params: dict[str, Any] = {"month": month, "as_of": as_of.isoformat(), "format": fmt}
+    if province_code is not None:
+        params["province_code"] = province_code
+    where = f"{endpoint.name}: GET {EXPORT_PATH} ({month}{'' if province_code is None else ', province ' + province_code})"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    with make_session(endpoint) as session:
+        response = checked_get(session, endpoint, EXPORT_PATH, params, stream=True)
+        with response:
+            declared_rows = response.headers.get("X-Total-Count")
+            declared_sha = response.headers.get("X-Content-SHA256")
+            try:
+                with partial.open("wb") as out:
+                    for chunk in response.iter_content(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except requests.RequestException as exc:
+                partial.unlink(missing_ok=True)
+                raise SourceError(f"{where}: the transfer broke off ({type(exc).__name__}); rerun the pull") from exc
+    sha = digest.hexdigest()
+    try:
+        if declared_sha is not None and declared_sha != sha:
+            raise SourceDataError(f"{where}: body SHA-256 {sha[:12]}... differs from the declared {declared_sha[:12]}...")
+        if declared_rows is None:
+            raise SourceDataError(f"{where}: no X-Total-Count header; cannot check the export is complete")
+        rows = export_rows(partial, fmt)
+        if rows != int(declared_rows):
+            raise SourceDataError(f"{where}: declared {declared_rows} dossiers but the file holds {rows}")
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(dest)
+    return ExportFile(dest, month, province_code, fmt, rows, sha, as_of.isoformat())
+
+
+def export_rows(path: Path, fmt: str) -> int:
+    """Rows in an export file (Parquet: from its footer; NDJSON/CSV: lines after the header)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception as exc:  # noqa: BLE001 - any unreadable footer is a broken file
+            raise SourceDataError(f"{path.name}: not a readable Parquet file ({exc})") from exc
+    return read_export(path, fmt).num_rows
+
+
+def read_export(path: Path, fmt: str) -> Any:
+    """An export file as an Arrow table (CSV columns as text: the conform stage types them)."""
+    import pyarrow as pa
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if fmt == "csv":  # text: each known column parsed as its export type, the others kept as text
+            import pyarrow.csv as pacsv
+
+            from egov_index.schemas import DOSSIER_EXPORT_TYPES
+
+            with path.open(encoding="utf-8", newline="") as handle:
+                names = next(csv.reader(handle), [])
+            types = {name: DOSSIER_EXPORT_TYPES.get(name, pa.string()) for name in names}
+            options = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False)
+            return pacsv.read_csv(path, convert_options=options)
+        import pyarrow.json as pajson
+
+        return pajson.read_json(path)
+    except pa.ArrowInvalid as exc:
+        raise SourceDataError(f"{path.name}: not a readable {fmt} export ({exc})") from exc

@@ -14,10 +14,14 @@ in docs/methodology.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from egov_index.methodology import DOSSIER_MEASURES, Indicator, Methodology
 from egov_index.periods import Period, local_day_window, parse_period, previous_period, quarters_of
@@ -102,45 +106,169 @@ class _Level:
     missing: np.ndarray  # missing_treatment or None
 
 
-def dossier_measures(dossiers: pd.DataFrame, procedures: pd.DataFrame) -> pd.DataFrame:
+DOSSIER_TALLY_COLUMNS = (
+    "dossier_id",
+    "commune_code",
+    "procedure_code",
+    "channel",
+    "status",
+    "received_at",
+    "due_at",
+    "resolved_at",
+    "updated_at",
+    "fee_vnd",
+    "paid_online",
+    "digitised",
+)
+"""The dossier columns the indicators read (a snapshot scan needs no other)."""
+
+
+@dataclass(frozen=True)
+class DossierTally:
+    """What the indicators need from a period's dossiers, small whatever the number of dossiers.
+
+    ``counts``: one row per commune with dossiers (commune_code + DOSSIER_MEASURES, by code);
+    ``online_procedures``: the distinct (commune_code, procedure_code) pairs of dossiers submitted
+    online for a full-online procedure (a province's "full-online procedures used online").
+    """
+
+    counts: pd.DataFrame
+    online_procedures: pd.DataFrame
+
+
+_TIME = pa.timestamp("us", tz="UTC")
+
+
+def _as_arrow(chunk: pa.Table | pd.DataFrame) -> pa.Table:
+    if isinstance(chunk, pd.DataFrame):
+        chunk = pa.Table.from_pandas(chunk[list(DOSSIER_TALLY_COLUMNS)], preserve_index=False)
+    table = chunk.select([c for c in DOSSIER_TALLY_COLUMNS if c in chunk.column_names])
+    for name in ("commune_code", "procedure_code", "channel", "status"):  # text, or dictionaries of text
+        column = table[name]
+        if not (pa.types.is_dictionary(column.type) or pa.types.is_string(column.type)):
+            table = table.set_column(table.schema.get_field_index(name), name, column.cast(pa.string()))
+    for name in ("received_at", "due_at", "resolved_at", "updated_at"):  # one type for comparisons
+        if name in table.column_names and table[name].type != _TIME:
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, table[name].cast(_TIME))
+    return table
+
+
+def _latest_versions(table: pa.Table) -> pa.Table:
+    """One row per dossier_id, the latest updated_at winning (a dossier in several export partitions)."""
+    if pc.count_distinct(table["dossier_id"]).as_py() == table.num_rows:
+        return table
+    frame = table.to_pandas()
+    frame = frame.sort_values("updated_at", kind="stable").drop_duplicates("dossier_id", keep="last")
+    return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+
+
+def _chunk_flags(table: pa.Table, full_online: pa.Array) -> dict[str, np.ndarray]:
+    """The per-dossier yes/no measures of one chunk (DOSSIER_MEASURES as numpy booleans)."""
+    channel, status = table["channel"], table["status"]
+    online = pc.fill_null(pc.equal(channel, "online"), False)
+    resolved = pc.fill_null(pc.equal(status, "resolved"), False)
+    on_time = pc.fill_null(pc.less_equal(table["resolved_at"], table["due_at"]), False)  # open: not on time
+    with_fee = pc.fill_null(pc.greater(table["fee_vnd"], 0), False)
+    full = pc.fill_null(pc.is_in(table["procedure_code"], value_set=full_online), False)
+    flags = {
+        "online": online,
+        "postal": pc.fill_null(pc.equal(channel, "postal"), False),
+        "resolved": resolved,
+        "resolved_on_time": pc.and_(resolved, on_time),
+        "resolved_late": pc.and_(resolved, pc.invert(on_time)),
+        "with_fee": with_fee,
+        "paid_online": pc.and_(with_fee, pc.fill_null(table["paid_online"], False)),
+        "digitised": pc.fill_null(table["digitised"], False),
+        "full_online_procedure": full,
+        "full_online_procedure_online": pc.and_(full, online),
+    }
+    return {name: flag.to_numpy(zero_copy_only=False) for name, flag in flags.items()}
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(index per row, distinct values) of a text column, from its dictionary when it has one."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    array = column.unify_dictionaries().combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        raise ValueError("a dossier without commune or procedure code cannot be counted")
+    return array.indices.to_numpy(zero_copy_only=False), np.asarray(array.dictionary.to_pylist(), dtype=object)
+
+
+def _chunk_tally(table: pa.Table, full_online: pa.Array) -> DossierTally:
+    """Counts per commune of one chunk: np.bincount over the commune's dictionary index, per measure."""
+    flags = _chunk_flags(table, full_online)
+    commune, communes = _codes(table["commune_code"])
+    size = len(communes)
+    counts = {"received": np.bincount(commune, minlength=size)}
+    counts |= {name: np.bincount(commune, weights=flag, minlength=size) for name, flag in flags.items()}
+    frame = pd.DataFrame({"commune_code": communes, **{n: counts[n].astype("int64") for n in DOSSIER_MEASURES}})
+    frame = frame[frame["received"] > 0]
+    used = flags["full_online_procedure_online"]
+    procedure, procedures = _codes(table["procedure_code"].filter(pa.array(used)))
+    seen = np.zeros(size * max(len(procedures), 1), dtype=bool)
+    seen[commune[used].astype(np.int64) * max(len(procedures), 1) + procedure] = True
+    pairs = np.flatnonzero(seen)
+    online = pd.DataFrame(
+        {
+            "commune_code": communes[pairs // max(len(procedures), 1)],
+            "procedure_code": procedures[pairs % max(len(procedures), 1)],
+        }
+    )
+    return DossierTally(frame, online)
+
+
+def tally_dossiers(
+    chunks: Iterable[pa.Table | pd.DataFrame],
+    procedures: pd.DataFrame,
+    window: tuple[datetime, datetime] | None = None,
+    distinct_ids: bool = False,
+) -> DossierTally:
+    """Count the dossiers measures chunk by chunk (snapshot partitions, row groups, frames).
+
+    Only dossiers received in ``window`` (if given) count. Within a chunk a dossier_id seen twice counts
+    once, at its latest version, unless ``distinct_ids`` says every chunk already holds each dossier once
+    (snapshot partitions do: the merge keeps one row per dossier). Chunks must hold different dossiers
+    (snapshot partitions do: each dossier lives in the partition of its received month). Memory: one
+    chunk at a time; each is reduced to counts per commune at once.
+    """
+    full_online = pa.array(
+        procedures.loc[procedures["service_level"].astype(str) == "full_online", "procedure_code"].astype(str).tolist(),
+        pa.string(),
+    )
+    parts: list[DossierTally] = []
+    for chunk in chunks:
+        table = _as_arrow(chunk)
+        if window is not None:
+            received = table["received_at"]
+            inside = pc.and_(
+                pc.greater_equal(received, pa.scalar(window[0], received.type)),
+                pc.less(received, pa.scalar(window[1], received.type)),
+            )
+            inside = pc.fill_null(inside, False)
+            if not pc.all(inside).as_py():  # a snapshot partition is usually all inside
+                table = table.filter(inside)
+        if table.num_rows:
+            parts.append(_chunk_tally(table if distinct_ids else _latest_versions(table), full_online))
+    columns = ["commune_code", *DOSSIER_MEASURES]
+    if not parts:
+        empty = pd.DataFrame({c: pd.Series(dtype="int64" if c != "commune_code" else object) for c in columns})
+        return DossierTally(empty, pd.DataFrame({"commune_code": [], "procedure_code": []}, dtype=object))
+    counts = pd.concat([p.counts for p in parts], ignore_index=True).groupby("commune_code", sort=True).sum()
+    counts = counts.reset_index()[columns].astype({name: "int64" for name in DOSSIER_MEASURES})
+    counts["commune_code"] = counts["commune_code"].astype(str)
+    used = pd.concat([p.online_procedures for p in parts], ignore_index=True).drop_duplicates()
+    used = used.astype(str).sort_values(["commune_code", "procedure_code"]).reset_index(drop=True)
+    return DossierTally(counts, used)
+
+
+def dossier_measures(dossiers: pd.DataFrame | pa.Table, procedures: pd.DataFrame) -> pd.DataFrame:
     """Dossier counts per commune: one row per commune with dossiers, columns commune_code + DOSSIER_MEASURES.
 
     If a dossier appears more than once (several export partitions), its latest version (updated_at) counts.
     """
-    if dossiers["dossier_id"].duplicated().any():
-        dossiers = dossiers.sort_values("updated_at", kind="stable").drop_duplicates(
-            "dossier_id", keep="last"
-        )
-    full_online = procedures.loc[procedures["service_level"] == "full_online", "procedure_code"].astype(str)
-    channel = dossiers[
-        "channel"
-    ]  # compared as is: astype(str) of a 1M-row categorical costs more than the rest
-    online = (channel == "online").to_numpy(dtype=bool)
-    resolved = (dossiers["status"] == "resolved").to_numpy(dtype=bool)
-    resolved_at = pd.to_datetime(dossiers["resolved_at"], utc=True)
-    on_time = (resolved_at <= pd.to_datetime(dossiers["due_at"], utc=True)).to_numpy()  # NaT compares False
-    with_fee = (dossiers["fee_vnd"].fillna(0) > 0).to_numpy()
-    is_full_online = dossiers["procedure_code"].isin(full_online.tolist()).to_numpy(dtype=bool)
-    flags = pd.DataFrame(
-        {
-            "commune_code": dossiers["commune_code"].array,
-            "received": np.ones(len(dossiers), dtype=bool),
-            "online": online,
-            "postal": (channel == "postal").to_numpy(dtype=bool),
-            "resolved": resolved,
-            "resolved_on_time": resolved & on_time,
-            "resolved_late": resolved & ~on_time,
-            "with_fee": with_fee,
-            "paid_online": with_fee & _flag(dossiers["paid_online"]),
-            "digitised": _flag(dossiers["digitised"]),
-            "full_online_procedure": is_full_online,
-            "full_online_procedure_online": is_full_online & online,
-        }
-    )
-    counts = flags.groupby("commune_code", observed=True).sum().astype("int64")
-    counts.index = counts.index.astype(str)
-    counts = counts.sort_index()
-    return counts[list(DOSSIER_MEASURES)].reset_index()
+    return tally_dossiers([dossiers], procedures).counts
 
 
 def _flag(column: pd.Series) -> np.ndarray:
@@ -161,7 +289,7 @@ def _warn_unknown(what: str, unit_codes: pd.Index, rows: pd.Series, known: pd.In
 
 
 def province_measures(
-    dossiers: pd.DataFrame, procedures: pd.DataFrame, province_of: pd.Series
+    dossiers: DossierTally, procedures: pd.DataFrame, province_of: pd.Series
 ) -> pd.DataFrame:
     """PROVINCE_MEASURES per province code (index): facts that are not sums over communes.
 
@@ -170,14 +298,14 @@ def province_measures(
     """
     full_online = procedures.loc[procedures["service_level"] == "full_online", "procedure_code"].astype(str)
     offered = int(full_online.nunique())
-    online = dossiers[(dossiers["channel"] == "online").to_numpy(dtype=bool)]
+    pairs = dossiers.online_procedures
     used = pd.DataFrame(
         {
-            "province_code": online["commune_code"].astype(str).map(province_of).to_numpy(dtype=object),
-            "procedure_code": online["procedure_code"].astype(str).to_numpy(dtype=object),
+            "province_code": pairs["commune_code"].astype(str).map(province_of).to_numpy(dtype=object),
+            "procedure_code": pairs["procedure_code"].astype(str).to_numpy(dtype=object),
         }
     )
-    used = used[used["province_code"].notna() & used["procedure_code"].isin(set(full_online))]
+    used = used[used["province_code"].notna()]
     per_province = used.groupby("province_code")["procedure_code"].nunique()
     provinces = pd.Index(sorted(set(province_of)))
     return pd.DataFrame(
@@ -191,7 +319,7 @@ def province_measures(
 
 def compute(
     reports: pd.DataFrame,
-    dossiers: pd.DataFrame,
+    dossiers: pd.DataFrame | DossierTally,
     procedures: pd.DataFrame,
     registry: Registry,
     period: str,
@@ -200,8 +328,9 @@ def compute(
     """Indicator values and ranking of every commune and province of ``registry`` for ``period``.
 
     ``reports`` may hold other periods: the period's quarters are used, and the previous period's when
-    the methodology carries a missing report forward; ``dossiers`` are those received in the period
-    (local Vietnam days), whatever else is passed.
+    the methodology carries a missing report forward; of ``dossiers`` those received in the period
+    (local Vietnam days) count, whatever else is passed. A :class:`DossierTally` (from
+    :func:`tally_dossiers`, e.g. over snapshot partitions one at a time) must already be the period's.
     """
     parsed = parse_period(period)
     communes = registry.communes.astype({"commune_code": str, "province_code": str}).sort_values(
@@ -225,8 +354,9 @@ def compute(
         treatment[carried] = CARRIED_FORWARD
         carried_from[carried] = before
 
-    received = _received_in(dossiers, parsed)
-    counts = dossier_measures(received, procedures).set_index("commune_code")
+    if not isinstance(dossiers, DossierTally):
+        dossiers = tally_dossiers([dossiers], procedures, period_window(parsed))
+    counts = dossiers.counts.set_index("commune_code")
     _warn_unknown("dossier", counts.index, counts["received"], codes)
     measures = counts.reindex(codes, fill_value=0)
 
@@ -241,7 +371,7 @@ def compute(
         commune,
         methodology.indicators_at("province"),
         from_communes,
-        province_measures(received, procedures, province_of),
+        province_measures(dossiers, procedures, province_of),
     )
     commune = _select(commune, from_communes, methodology.indicators_at("commune"))
 
@@ -291,11 +421,9 @@ def _period_reports(
     return values, has_report
 
 
-def _received_in(dossiers: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """Dossiers received between the period's first and last local (Asia/Ho_Chi_Minh) day."""
-    start, end = local_day_window(period.start).start, local_day_window(period.end).end
-    received = pd.to_datetime(dossiers["received_at"], utc=True)
-    return dossiers[(received >= start) & (received < end)]
+def period_window(period: Period) -> tuple[datetime, datetime]:
+    """The period's first to last local (Asia/Ho_Chi_Minh) day as a half-open interval of instants."""
+    return local_day_window(period.start).start, local_day_window(period.end).end
 
 
 def _commune_level(

@@ -87,3 +87,14 @@ def ranking_period(context: Mapping[str, Any]) -> str:
     if periods:
         return periods[-1]
     return quarter_of(_local_date(context["dag_run"].run_after) - timedelta(days=1))
+
+
+def backfill_plan_inputs(context: Mapping[str, Any]) -> tuple[str, str, datetime | None, datetime]:
+    """(first_month, last_month, as_of or None, now) of a bulk-backfill run from its params."""
+    params = context.get("params") or {}
+    as_of = params.get("as_of")
+    cut = None
+    if as_of:
+        cut = datetime.fromisoformat(str(as_of))
+    now = context["dag_run"].run_after
+    return str(params["first_month"]), str(params["last_month"]), cut, now

@@ -157,6 +157,10 @@ def field_names(fields: tuple[Field, ...]) -> list[str]:
 
 COMMUNE_REPORT_SCHEMA = arrow_schema(COMMUNE_REPORT_FIELDS)
 DOSSIER_SCHEMA = arrow_schema(DOSSIER_FIELDS)
+# Types of the portal's bulk export columns (docs/sources.md): the dossier fields, codes as plain text.
+DOSSIER_EXPORT_TYPES: dict[str, pa.DataType] = {
+    f.name: pa.string() if pa.types.is_dictionary(f.type) else f.type for f in DOSSIER_FIELDS
+}
 PROCEDURE_SCHEMA = arrow_schema(PROCEDURE_FIELDS)
 
 # Key columns identifying one record of each source dataset.

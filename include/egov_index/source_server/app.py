@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import io
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from egov_index.source_server.faults import Chaos, FaultInjector
@@ -23,6 +28,7 @@ from egov_index.source_server.generator import (
     DossierKey,
     Record,
     commune_reports,
+    dossier_export,
     dossier_page,
     procedure_catalogue,
 )
@@ -209,5 +215,64 @@ def create_app(settings: ServerSettings) -> FastAPI:
         next_cursor = encode_cursor(result.items[-1]) if result.has_more else None
         return DeterministicJSON({"items": result.items, "next_cursor": next_cursor, "total": result.total})
 
+    @api.get("/exports/dossiers")
+    def export_dossiers(
+        month: str,
+        as_of: str,
+        province_code: str | None = None,
+        format: Annotated[str, Query(pattern="^(parquet|ndjson|csv)$")] = "parquet",  # noqa: A002
+    ) -> Response:
+        """Bulk export for backfills: every dossier received in ``month`` as of ``as_of``."""
+        cut = _instant("as_of", as_of)
+        try:
+            table = dossier_export(
+                month,
+                cut,
+                province_code=province_code,
+                seed=settings.seed,
+                dossiers_per_day=settings.dossiers_per_day,
+                defect_rate=settings.defect_rate,
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        name = f"dossiers_{month}{'' if province_code is None else '_' + province_code}.{format}"
+        headers = {"X-Total-Count": str(table.num_rows), "Content-Disposition": f'attachment; filename="{name}"'}
+        if format == "parquet":  # the footer comes last: the file is built, then sent with its digest
+            body = export_parquet(table)
+            headers["X-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+            return Response(body, media_type="application/vnd.apache.parquet", headers=headers)
+        media = "application/x-ndjson" if format == "ndjson" else "text/csv; charset=utf-8"
+        return StreamingResponse(export_text(table, format), media_type=media, headers=headers)
+
     app.include_router(api)
     return app
+
+
+EXPORT_BATCH_ROWS = 50_000
+
+
+def export_parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def export_text(table: pa.Table, fmt: str) -> Iterator[bytes]:
+    """NDJSON (one record per line, times ISO-8601 with offset) or CSV with a header, batch by batch."""
+    if fmt == "csv" and table.num_rows == 0:
+        sink = io.BytesIO()
+        pacsv.write_csv(table, sink)
+        yield sink.getvalue()
+    for number, batch in enumerate(table.to_batches(max_chunksize=EXPORT_BATCH_ROWS)):
+        if fmt == "csv":
+            sink = io.BytesIO()
+            pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=number == 0))
+            yield sink.getvalue()
+            continue
+        lines = []
+        for record in batch.to_pylist():
+            for key, value in record.items():
+                if isinstance(value, datetime):
+                    record[key] = value.isoformat()
+            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        yield ("\n".join(lines) + "\n").encode()

@@ -33,14 +33,17 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+import holidays
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from egov_index.periods import LOCAL_TZ, parse_period, quarter_of
 from egov_index.registry import current_units
 from egov_index.schemas import (
     CHANNELS,
     COMMUNE_REPORT_FIELDS,
+    DOSSIER_EXPORT_TYPES,
     DOSSIER_FIELDS,
     DOSSIER_STATUSES,
     PROCEDURE_FIELDS,
@@ -89,6 +92,13 @@ _TREND_PER_QUARTER = 0.12
 _BASE_YEAR, _BASE_QUARTER = 2025, 3
 
 _WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 1.0, 1.0, 0.12, 0.04)  # Monday .. Sunday
+_HOLIDAY_FACTOR = 0.04  # a public holiday (Tết, 30/4, 1/5, 2/9, ...) is as quiet as a Sunday
+# Seasonality by month (mean 1 over the year): the rush before Tết in January, the Tết lull in February,
+# a quiet summer, a busy end of the year (land, business and social-support dossiers before 31/12).
+_MONTH_FACTOR = (1.12, 0.78, 1.02, 0.98, 0.96, 0.98, 0.94, 0.95, 1.0, 1.04, 1.08, 1.15)
+# Received dossiers per working day of an average month that make a national year of about 10 million
+# dossiers (a working day then brings about 40,000): `--dossiers-per-day` of the national profile.
+NATIONAL_DOSSIERS_PER_DAY = 38_700
 _UTC_OFFSET_S, _OFFSET_SUFFIX = 7 * 3600, "+07:00"  # LOCAL_TZ: UTC+7, no DST since 1975
 _DAY_S = 86_400
 _NULL_TS = np.iinfo(np.int64).min
@@ -688,10 +698,23 @@ _CORRECTION_DAYS_PER_RECEIVED_DAY = 3
 _NEVER = np.iinfo(np.int64).max  # 'no such version' and 'no later version'
 
 
+@lru_cache(maxsize=16)
+def _public_holidays(year: int) -> frozenset[date]:
+    """Vietnam's public holidays of a year (the maintained ``holidays`` package: Tết by the lunar calendar)."""
+    return frozenset(holidays.country_holidays("VN", years=year))
+
+
+def day_factor(day: date) -> float:
+    """Expected received dossiers on ``day`` relative to ``dossiers_per_day``: weekday x month x holiday."""
+    if day in _public_holidays(day.year):
+        return _HOLIDAY_FACTOR * _MONTH_FACTOR[day.month - 1]
+    return _WEEKDAY_FACTOR[day.weekday()] * _MONTH_FACTOR[day.month - 1]
+
+
 @lru_cache(maxsize=4096)
 def _day_counts(day: date, seed: int, dossiers_per_day: int) -> np.ndarray:
     """Dossiers per commune (registry order) received on a local day."""
-    rate = dossiers_per_day * _WEEKDAY_FACTOR[day.weekday()] * _communes(seed).dossier_share
+    rate = dossiers_per_day * day_factor(day) * _communes(seed).dossier_share
     return _rng(seed, "dossier-counts", day.isoformat()).poisson(rate)
 
 
@@ -740,30 +763,76 @@ class _Lifecycles:
         codes = _communes(seed).codes[self.commune[rows]]
         return [f"{code}-{stamp}-{s:05d}" for code, s in zip(codes, self.seq[rows], strict=True)]
 
-    def records(self, rows: np.ndarray, versions: np.ndarray, seed: int) -> list[Record]:
-        """The given versions (index into DOSSIER_VERSIONS) of the given dossiers."""
+    def columns(self, rows: np.ndarray, versions: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        """The given versions (index into DOSSIER_VERSIONS) of the given dossiers, column by column:
+        codes and labels as numpy strings, times as Unix seconds (resolved_at: _NULL_TS while open)."""
         c = _communes(seed)
         communes = self.commune[rows]
         closed, corrected = versions >= _CLOSED, versions == _CORRECTED
         status = np.select([versions == 0, versions == 1], [_RECEIVED, _IN_PROGRESS], self.outcome[rows])
-        resolved = _iso(np.where(corrected, self.resolved_corrected[rows], self.resolved[rows]))
-        channels = (*CHANNELS, "fax")
+        resolved = np.where(corrected, self.resolved_corrected[rows], self.resolved[rows])
+        return {
+            "procedure_code": self.procedure_codes[rows],
+            "province_code": c.province_codes[communes],
+            "commune_code": c.codes[communes],
+            "channel": np.array((*CHANNELS, "fax"))[self.channel[rows]],
+            "status": np.array(DOSSIER_STATUSES)[status],
+            "received_at": self.received[rows],
+            "due_at": self.due[rows],
+            "resolved_at": np.where(closed, resolved, _NULL_TS),
+            "updated_at": self.changes[rows, versions],
+            "fee_vnd": np.where(corrected, self.fee_corrected[rows], self.fee[rows]),
+            "paid_online": self.paid_online[rows],
+            "digitised": np.where(corrected, self.digitised_corrected[rows], self.digitised[rows]),
+        }
+
+    def records(self, rows: np.ndarray, versions: np.ndarray, seed: int) -> list[Record]:
+        """The given versions (index into DOSSIER_VERSIONS) of the given dossiers, as API records."""
+        values = self.columns(rows, versions, seed)
+        resolved_at = values["resolved_at"]
+        open_ = (resolved_at == _NULL_TS).tolist()
+        resolved = _iso(np.where(resolved_at == _NULL_TS, 0, resolved_at))
         columns: dict[str, list[Any]] = {
             "dossier_id": self.ids(rows, seed),
-            "procedure_code": self.procedure_codes[rows].tolist(),
-            "province_code": c.province_codes[communes].tolist(),
-            "commune_code": c.codes[communes].tolist(),
-            "channel": [channels[i] for i in self.channel[rows]],
-            "status": [DOSSIER_STATUSES[i] for i in status],
-            "received_at": _iso(self.received[rows]),
-            "due_at": _iso(self.due[rows]),
-            "resolved_at": [s if k else None for s, k in zip(resolved, closed.tolist(), strict=True)],
-            "updated_at": _iso(self.changes[rows, versions]),
-            "fee_vnd": np.where(corrected, self.fee_corrected[rows], self.fee[rows]).tolist(),
-            "paid_online": self.paid_online[rows].tolist(),
-            "digitised": np.where(corrected, self.digitised_corrected[rows], self.digitised[rows]).tolist(),
+            **{name: values[name].tolist() for name in ("procedure_code", "province_code", "commune_code")},
+            "channel": values["channel"].tolist(),
+            "status": values["status"].tolist(),
+            "received_at": _iso(values["received_at"]),
+            "due_at": _iso(values["due_at"]),
+            "resolved_at": [None if o else s for s, o in zip(resolved, open_, strict=True)],
+            "updated_at": _iso(values["updated_at"]),
+            **{name: values[name].tolist() for name in ("fee_vnd", "paid_online", "digitised")},
         }
         return _rows(field_names(DOSSIER_FIELDS), columns)
+
+    def table(self, rows: np.ndarray, versions: np.ndarray, seed: int) -> pa.Table:
+        """The same versions as an Arrow table in the bulk-export schema (EXPORT_SCHEMA)."""
+        values = self.columns(rows, versions, seed)
+        d = _export_dictionaries(seed)
+        communes = self.commune[rows]
+        labels: dict[str, tuple[np.ndarray, pa.Array]] = {  # code columns built from small dictionaries
+            "commune_code": (communes, d.communes),
+            "province_code": (d.province_of_commune[communes], d.provinces),
+            "channel": (self.channel[rows], d.channels),
+        }
+        text = {
+            name: pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), dictionary).cast(pa.string())
+            for name, (indices, dictionary) in labels.items()
+        }
+        stamp = self.day.strftime("%Y%m%d")
+        seq = pc.utf8_lpad(pc.cast(pa.array(self.seq[rows]), pa.string()), 5, "0")
+        arrays: dict[str, pa.Array] = {"dossier_id": pc.binary_join_element_wise(text["commune_code"], stamp, seq, "-")}
+        for f in EXPORT_SCHEMA:
+            if f.name == "dossier_id":
+                continue
+            column = values[f.name]
+            if f.name in text:
+                arrays[f.name] = text[f.name]
+            elif pa.types.is_timestamp(f.type):
+                arrays[f.name] = pa.array(column * 1_000_000, f.type, mask=column == _NULL_TS)
+            else:
+                arrays[f.name] = pa.array(column, f.type)
+        return pa.table(arrays, schema=EXPORT_SCHEMA)
 
 
 @lru_cache(maxsize=40)
@@ -1038,3 +1107,88 @@ def dossier_versions(
     for record in data.records(rows, versions, seed):
         result.setdefault(record["dossier_id"], []).append(record)
     return result
+
+
+# --- bulk export (backfills) ------------------------------------------------------------------------
+EXPORT_SCHEMA = pa.schema(
+    [pa.field(f.name, DOSSIER_EXPORT_TYPES[f.name], nullable=f.nullable) for f in DOSSIER_FIELDS]
+)
+"""Columns of a bulk export: the dossier fields, codes as plain text, times as UTC timestamps."""
+
+
+@dataclass(frozen=True)
+class _ExportDictionaries:
+    communes: pa.Array  # codes in registry order
+    provinces: pa.Array
+    province_of_commune: np.ndarray  # index into provinces, per commune
+    channels: pa.Array
+
+
+@lru_cache(maxsize=8)
+def _export_dictionaries(seed: int) -> _ExportDictionaries:
+    c = _communes(seed)
+    provinces, province_index = np.unique(c.province_codes, return_inverse=True)
+    return _ExportDictionaries(
+        communes=pa.array(c.codes.tolist(), pa.string()),
+        provinces=pa.array(provinces.tolist(), pa.string()),
+        province_of_commune=province_index,
+        channels=pa.array([*CHANNELS, "fax"], pa.string()),
+    )
+
+
+def month_days(month: str) -> list[date]:
+    """The local days of a month written ``YYYY-MM``."""
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        raise ValueError(f"month {month!r} must be written YYYY-MM, e.g. 2026-07") from None
+    days, day = [], first
+    while day.month == first.month:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def dossier_export(
+    month: str,
+    as_of: datetime,
+    *,
+    province_code: str | None = None,
+    seed: int = DEFAULT_SEED,
+    dossiers_per_day: int = DEFAULT_DOSSIERS_PER_DAY,
+    defect_rate: float = 0.0,
+) -> pa.Table:
+    """Every dossier received in the local ``month`` (only ``province_code``'s if given), each as of its
+    last change before ``as_of``, by received day, commune (registry order) and sequence: what the paged API would have returned for it by
+    then. A dossier received after ``as_of`` is not in it."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    cut = math.ceil(as_of.timestamp())  # versions with updated_at < as_of
+    table, slices = _month_export(month, cut, seed, dossiers_per_day, defect_rate)
+    if province_code is None:
+        return table
+    offset, length = slices.get(province_code, (0, 0))
+    return table.slice(offset, length)
+
+
+@lru_cache(maxsize=2)
+def _month_export(
+    month: str, cut: int, seed: int, dossiers_per_day: int, defect_rate: float
+) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
+    """The whole country's export of a month, grouped by province (stable), with each province's slice:
+    34 requests for the month's provinces build it once."""
+    d = _export_dictionaries(seed)
+    parts: list[pa.Table] = []
+    provinces: list[np.ndarray] = []
+    for day in month_days(month):
+        data = _lifecycles(day, seed, dossiers_per_day, defect_rate)
+        versions = (data.changes < cut).sum(axis=1) - 1  # versions are in time order
+        rows = np.flatnonzero(versions >= 0)
+        parts.append(data.table(rows, versions[rows], seed))
+        provinces.append(d.province_of_commune[data.commune[rows]])
+    province = np.concatenate(provinces)
+    order = np.argsort(province, kind="stable")
+    table = pa.concat_tables(parts).take(pa.array(order))
+    index, starts, counts = np.unique(province[order], return_index=True, return_counts=True)
+    names = d.provinces.to_pylist()
+    return table, {names[i]: (int(s), int(n)) for i, s, n in zip(index, starts, counts, strict=True)}
