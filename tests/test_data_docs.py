@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -28,6 +30,11 @@ def outcomes() -> list[ValidationOutcome]:
         run("commune_reports", good_reports().drop(columns=["officials_total"]))
     assert blocked.value.outcome is not None
     return [run("dossiers", dossiers), blocked.value.outcome, run("procedures", good_procedures())]
+
+
+def _text(page: Path) -> str:
+    """The page's text without tags, whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
 
 
 def local_links(page: Path) -> list[Path]:
@@ -56,6 +63,12 @@ def test_a_runs_site_opens_offline_and_names_each_suite(tmp_path: Path, outcomes
     assert "Data asset: dossiers / 2026-Q3" in page and "Failed" in page
     suite = (run_dir / "expectations" / "dossiers.html").read_text(encoding="utf-8")
     assert "The receiving commune code is not in the current administrative-unit registry" in suite
+    # the project's reference-set expectations render as sentences naming the set, not as raw kwargs
+    reports = _text(run_dir / "expectations" / "commune_reports.html")
+    assert "values must belong to the reference set commune_codes" in reports  # under its column
+    assert "commune_code and province_code must belong, as pairs, to the reference set commune_province_pairs" in (
+        reports
+    )
 
     # our index pages need nothing from the network; every page link resolves to a file of the site
     for own in (index, tmp_path / "index.html"):
@@ -71,6 +84,15 @@ def test_saving_a_batch_again_replaces_it(tmp_path: Path, outcomes) -> None:
     assert save_result(outcomes[0], tmp_path, RUN_ID) == first
     build_data_docs([], tmp_path, RUN_ID)
     assert len(list((tmp_path / "runs" / run_dir_name(RUN_ID) / "validations").rglob("*.html"))) == 1
+
+
+def test_a_fresh_process_builds_the_site_from_saved_results(tmp_path: Path, outcomes) -> None:
+    """The run's last task builds the site in its own process, which never validated a batch."""
+    save_result(outcomes[1], tmp_path, RUN_ID)  # commune reports: the reference-set expectations
+    code = f"from egov_index.data_docs import build_data_docs; build_data_docs([], {str(tmp_path)!r}, {RUN_ID!r})"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    suite = _text(tmp_path / "runs" / run_dir_name(RUN_ID) / "expectations" / "commune_reports.html")
+    assert "values must belong to the reference set province_codes" in suite
 
 
 def test_history_keeps_the_newest_runs(tmp_path: Path, outcomes) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -20,7 +21,9 @@ from egov_index.quality import (
     PER_ROW_KEYS,
     BatchBlocked,
     ValidationOutcome,
+    import_gx,
     load_suite,
+    suite_parameter_names,
     summarize,
     validate_batch,
 )
@@ -73,6 +76,12 @@ COUNTS = {
     "residents_vneid_level2": 3500,
 }
 PAIRS = list(REPORT_PART_OF_WHOLE)
+# the code columns checked against a named reference set (run-time values), and the set's name
+REFERENCE_SETS = {
+    "commune_code": "commune_codes",
+    "province_code": "province_codes",
+    "procedure_code": "procedure_codes",
+}
 
 
 # --- good batches, built from the registry ---------------------------------------------------------
@@ -207,10 +216,10 @@ def good_ranking() -> pd.DataFrame:
 
 
 def small_registry() -> dict[str, Any]:
-    """Registry parameters cut down to the test communes.
+    """Registry reference sets cut down to the test communes: callers' values override the registry's.
 
-    GX re-serialises an expectation's kwargs many times per run, so a 3,321-code value set costs
-    about 0.5 s per validation whatever the row count; the full registry is used by the good-batch test.
+    (The full registry costs no more: reference sets are looked up by name, not copied into GX's
+    expectation configurations; the good-batch test uses it.)
     """
     communes = _communes()
     return {
@@ -270,9 +279,8 @@ def reason_of(dataset: str, expectation: str, column: str) -> str:
 # --- the suites themselves -------------------------------------------------------------------------
 
 
-def test_every_suite_loads_with_gx_and_explains_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
+def test_every_suite_loads_with_gx_and_explains_itself() -> None:
+    gx = import_gx()  # registers the project's reference-set expectations too
 
     paths = sorted(SUITE_DIR.glob("*.json"))
     assert {p.stem for p in paths} == set(DATASETS)
@@ -283,11 +291,23 @@ def test_every_suite_loads_with_gx_and_explains_itself(monkeypatch: pytest.Monke
         for e in spec["expectations"]:
             assert e["severity"] in ("critical", "warning"), e
             assert len(e["meta"]["reason"]) > 30, e
-            if (
-                e["kwargs"].get("column") in ("commune_code", "province_code", "procedure_code")
-                and "value_set" in e["kwargs"]
-            ):
-                assert "$PARAMETER" in e["kwargs"]["value_set"], "registry codes are run-time parameters"
+            kwargs = e["kwargs"]
+            if kwargs.get("column") in REFERENCE_SETS or kwargs.get("column_A") in REFERENCE_SETS:
+                # registry and catalogue codes are named reference sets, never values in the suite
+                assert "value_set" not in kwargs and "value_pairs_set" not in kwargs, e
+                if e["type"] == IN_REFERENCE:
+                    assert kwargs["reference_set"] == REFERENCE_SETS[kwargs["column"]], e
+    bands = {"row_count_min", "row_count_max"}
+    assert suite_parameter_names(load_suite("commune_reports", SUITE_DIR)) == bands | {
+        "commune_codes",
+        "province_codes",
+        "commune_province_pairs",
+    }
+    assert suite_parameter_names(load_suite("dossiers", SUITE_DIR)) == bands | {
+        "commune_codes",
+        "province_codes",
+        "procedure_codes",
+    }
 
 
 def test_suites_match_the_schemas() -> None:
@@ -391,14 +411,16 @@ class Bad:
 
 
 IN_SET = "expect_column_values_to_be_in_set"
+IN_REFERENCE = "expect_column_values_to_be_in_reference_set"
+PAIR_IN_REFERENCE = "expect_column_pair_values_to_be_in_reference_set"
 NOT_NULL = "expect_column_values_to_not_be_null"
 BETWEEN = "expect_column_values_to_be_between"
 GREATER = "expect_column_pair_values_a_to_be_greater_than_b"
 LONG_AGO = pd.Timestamp("2026-06-01", tz="UTC")
 BAD_ROWS: dict[str, list[Bad]] = {
     "commune_reports": [
-        Bad("commune_code", "99999", IN_SET),
-        Bad("province_code", "99", IN_SET),
+        Bad("commune_code", "99999", IN_REFERENCE),
+        Bad("province_code", "99", IN_REFERENCE),
         Bad("period", "2026-Q5", "expect_column_values_to_match_regex"),
         Bad("report_id", None, NOT_NULL),
         Bad("submitted_at", pd.NaT, NOT_NULL),
@@ -409,9 +431,9 @@ BAD_ROWS: dict[str, list[Bad]] = {
         Bad("dossier_id", None, NOT_NULL),
         Bad("channel", "fax", IN_SET),
         Bad("status", "closed", IN_SET),
-        Bad("commune_code", "99999", IN_SET),
-        Bad("province_code", "99", IN_SET),
-        Bad("procedure_code", "9.999999", IN_SET),
+        Bad("commune_code", "99999", IN_REFERENCE),
+        Bad("province_code", "99", IN_REFERENCE),
+        Bad("procedure_code", "9.999999", IN_REFERENCE),
         Bad("due_at", LONG_AGO, GREATER),
         Bad("resolved_at", LONG_AGO, GREATER),
         Bad("fee_vnd", -5_000, BETWEEN),
@@ -455,8 +477,68 @@ def test_wrong_province_for_commune_is_quarantined() -> None:
     frame.loc[5, "province_code"] = other
     outcome = run("commune_reports", frame)
     assert outcome.quarantine["record_key"].tolist() == [frame.loc[5, "report_id"]]
-    assert outcome.quarantine.loc[0, "expectations"] == "expect_column_pair_values_to_be_in_set"
+    assert outcome.quarantine.loc[0, "expectations"] == PAIR_IN_REFERENCE
     assert outcome.quarantine.loc[0, "columns"] == "commune_code,province_code"
+    reason = reason_of("commune_reports", PAIR_IN_REFERENCE, "commune_code")
+    assert outcome.quarantine.loc[0, "reason"] == reason
+    [pair] = [r for r in outcome.results if r.expectation == PAIR_IN_REFERENCE]
+    assert pair.action == "quarantined" and pair.unexpected_count == 1 and len(pair.examples) == 1
+
+
+def test_a_pair_with_one_side_missing_is_not_in_the_reference_set() -> None:
+    frame = good_reports()
+    frame.loc[2, "province_code"] = None  # (a row missing both is left to the not-null checks)
+    outcome = run("commune_reports", frame)
+    assert outcome.quarantine["record_key"].tolist() == [frame.loc[2, "report_id"]]
+    assert set(outcome.quarantine.loc[0, "expectations"].split(",")) == {NOT_NULL, PAIR_IN_REFERENCE}
+
+
+# --- reference sets: looked up by name at run time, overridable, never copied into GX ----------------
+
+
+def test_reference_sets_follow_the_callers_parameters() -> None:
+    """A caller's values replace the registry's (any list-like), call by call in one process."""
+    frame = good_reports()
+    dropped = frame.loc[3, "commune_code"]
+    codes = np.array([c for c in current_units().commune_codes() if c != dropped])
+    outcome = run("commune_reports", frame, full_registry=True, parameters={"commune_codes": codes})
+    assert outcome.quarantine["record_key"].tolist() == [frame.loc[3, "report_id"]]
+    assert outcome.quarantine.loc[0, "expectations"] == IN_REFERENCE
+    [failed] = [r for r in outcome.results if not r.success]
+    assert (failed.columns, failed.examples, failed.unexpected_count) == (("commune_code",), (dropped,), 1)
+    assert failed.reason == reason_of("commune_reports", IN_REFERENCE, "commune_code")
+    assert run("commune_reports", frame, full_registry=True).quarantine.empty  # registry again
+    with pytest.raises(TypeError, match="reference set 'commune_codes' must be a list"):
+        run("commune_reports", frame, parameters={"commune_codes": dropped})  # one code, not a list
+
+
+@pytest.mark.parametrize("dataset", ["commune_reports", "dossiers"])
+def test_registry_sets_stay_out_of_the_gx_configurations(dataset: str) -> None:
+    """GX re-serialises every configuration >100 times per run: a 3,321-code set there costs seconds."""
+    outcome = run(dataset, GOOD[dataset](), full_registry=True)
+    configs = [r.expectation_config for r in outcome.gx_result.results]
+    used = {c.kwargs["reference_set"] for c in configs if c.type == IN_REFERENCE}
+    assert used >= {"commune_codes", "province_codes"}
+    for result in outcome.gx_result.results:
+        config = result.expectation_config
+        assert len(json.dumps(config.kwargs, default=str)) < 2_000, config.type
+
+
+def test_a_reference_set_expectation_without_its_sets_fails_loudly() -> None:
+    """Outside validate_batch the sets are unknown: an error (the gate would block), never a pass."""
+    gx = import_gx()
+    from egov_index.quality import _batch_definition, _error
+
+    suite = gx.ExpectationSuite(
+        name="outside",
+        expectations=[
+            {"type": IN_REFERENCE, "kwargs": {"column": "commune_code", "reference_set": "commune_codes"}}
+        ],
+    )
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": good_reports()})
+    [result] = batch.validate(suite).results
+    assert not result.success
+    assert "reference-set expectations need their sets" in str(_error(result))
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ the shared files (``index.html``, ``latest``, pruning to the newest ``keep`` run
 short lock of the whole site. The index pages are plain HTML without scripts; GX's pages are
 rendered on the server side too and read fine offline (their styling comes from CDNs when online).
 
-GX is imported only inside functions, with analytics off.
+GX is imported only inside functions, with analytics off, through :func:`egov_index.quality.import_gx`,
+which also registers the project's custom expectations (:mod:`egov_index.gx_expectations`): the task
+that builds the site may never have validated anything, yet its saved results use them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,13 @@ Every outcome (a blocked one travels in :class:`BatchBlocked`) keeps GX's own va
 (``gx_result``, per-row lists dropped) for the Data Docs (:mod:`egov_index.data_docs`) and its
 expectation results for the validation history (:mod:`egov_index.validation_history`).
 
+Run-time values: small ones (the row-count band) are GX suite parameters (``{"$PARAMETER": name}``);
+big code sets (registry communes and provinces, commune-province pairs, the procedure catalogue) are
+*reference sets* named in the suite and checked by the custom expectations of
+:mod:`egov_index.gx_expectations`, which look the values up at evaluation time: GX re-serialises an
+expectation's kwargs over a hundred times per run, so a 3,321-code set in the kwargs costs seconds
+per batch whatever its size. Both come from the same ``parameters`` (defaults: :func:`default_parameters`).
+
 Nulls: map expectations skip nulls, so a nullable count (not reported) passes the range and pair
 checks; every column the schema declares non-nullable has its own critical not-null expectation.
 Duplicates: every row sharing a duplicated key is quarantined, since the gate cannot tell which
@@ -61,6 +68,8 @@ DEFAULT_MAX_ROWS = 2_000_000
 # GX's per-row lists, dropped from the kept GX result once the quarantine is split off (a few
 # examples stay in partial_unexpected_list).
 PER_ROW_KEYS = ("unexpected_list", "unexpected_index_list")
+# the kwarg of egov_index.gx_expectations' expectations that names their reference set
+REFERENCE_SET_KWARG = "reference_set"
 
 
 class BatchBlocked(DataQualityBlocked):
@@ -145,8 +154,17 @@ def load_suite(dataset: str, suite_dir: Path) -> dict[str, Any]:
     return spec
 
 
-def suite_parameter_names(spec: Mapping[str, Any]) -> set[str]:
-    """Names of the ``{"$PARAMETER": name}`` values a suite expects at run time."""
+def reference_set_names(spec: Mapping[str, Any]) -> set[str]:
+    """Names of the reference sets the suite's reference-set expectations look up at run time."""
+    return {
+        kwargs[REFERENCE_SET_KWARG]
+        for e in spec.get("expectations", [])
+        if isinstance((kwargs := e.get("kwargs") or {}).get(REFERENCE_SET_KWARG), str)
+    }
+
+
+def gx_parameter_names(spec: Mapping[str, Any]) -> set[str]:
+    """Names of the ``{"$PARAMETER": name}`` values (GX suite parameters) in a suite."""
     found: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -163,6 +181,11 @@ def suite_parameter_names(spec: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def suite_parameter_names(spec: Mapping[str, Any]) -> set[str]:
+    """Names of every run-time value a suite needs: GX suite parameters and reference sets."""
+    return gx_parameter_names(spec) | reference_set_names(spec)
+
+
 def default_row_count_band(dataset: str) -> dict[str, int]:
     """The wide row-count band used without history: 1 .. communes (reports) or 1 .. 2,000,000."""
     if dataset != "commune_reports":
@@ -173,10 +196,10 @@ def default_row_count_band(dataset: str) -> dict[str, int]:
 
 
 def default_parameters(dataset: str) -> dict[str, Any]:
-    """Run-time suite parameters known without the caller: registry codes and the row-count band.
+    """Run-time values known without the caller: the registry's reference sets and the row-count band.
 
-    ``procedure_codes`` (dossiers) has no default: pass the current catalogue's codes. A band from
-    recent history: :func:`egov_index.validation_history.row_count_band`.
+    ``procedure_codes`` (dossiers' reference set) has no default: pass the current catalogue's codes.
+    A band from recent history: :func:`egov_index.validation_history.row_count_band`.
     """
     from egov_index.registry import current_units
 
@@ -196,9 +219,15 @@ def default_parameters(dataset: str) -> dict[str, Any]:
 
 
 def import_gx() -> ModuleType:
-    """Import GX with its usage analytics switched off (the variable must be set first)."""
+    """Import GX with its usage analytics switched off (the variable must be set first).
+
+    Also registers this project's custom expectations (:mod:`egov_index.gx_expectations`), so every
+    suite and every saved result that uses them can be built, validated and rendered.
+    """
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     import great_expectations
+
+    import egov_index.gx_expectations  # noqa: F401  (registers the expectations and their metrics)
 
     return great_expectations
 
@@ -255,16 +284,24 @@ def _gx_view(frame: pd.DataFrame, key: str | None) -> pd.DataFrame:
 def _run_suite(
     spec: Mapping[str, Any], frame: pd.DataFrame, parameters: Mapping[str, Any]
 ) -> ExpectationSuiteValidationResult:
-    """One GX call on the batch; the results come back in suite order."""
+    """One GX call on the batch; the results come back in suite order.
+
+    GX gets only the ``$PARAMETER`` values the suite uses; the reference sets are held for the call
+    (:func:`egov_index.gx_expectations.reference_sets`), never copied into the expectations.
+    """
     suite = _gx_suite(spec)
+    from egov_index.gx_expectations import reference_sets
+
+    sets = {name: parameters[name] for name in reference_set_names(spec)}
+    gx_parameters = {name: parameters[name] for name in gx_parameter_names(spec)}
     view = _gx_view(frame, RECORD_KEYS.get(spec["name"]))
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": view})
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), reference_sets(sets):
         # GX's pandas engine reads Series.values of tz-aware columns; pandas 3.1 warns on every call.
         warnings.filterwarnings("ignore", "Series.values returning an ndarray", DeprecationWarning)
         validation = batch.validate(
             suite,
-            expectation_parameters=dict(parameters),
+            expectation_parameters=gx_parameters,
             result_format={
                 "result_format": "COMPLETE",
                 "partial_unexpected_count": EXAMPLES,
