@@ -218,10 +218,23 @@ def publish_snapshot(store: DataStore, dataset: str, batch: str, valid: pd.DataF
         keys = table[key]
         if pa.types.is_dictionary(keys.type):  # Arrow sorts text, not dictionaries
             keys = keys.cast(keys.type.value_type)
-        table = table.take(pc.sort_indices(keys))
+        table = _dictionaries_in_row_order(table.take(pc.sort_indices(keys)))
         store.publish(SNAPSHOT_DATASETS[dataset], where, table, {"code_version": __version__})
         published.append(value)
     return published
+
+
+def _dictionaries_in_row_order(table: pa.Table) -> pa.Table:
+    """Rebuild each dictionary column's dictionary in order of first appearance in the (sorted) rows.
+
+    The dictionary ``to_table`` built follows the rows' order before sorting, which differs between a
+    first run and a rerun that merged; rebuilt, the same rows give the same bytes.
+    """
+    for index, column_field in enumerate(table.schema):
+        if pa.types.is_dictionary(column_field.type):
+            text = table.column(index).cast(column_field.type.value_type).combine_chunks()
+            table = table.set_column(index, column_field, text.dictionary_encode().cast(column_field.type))
+    return table
 
 
 def merge_latest(existing: pd.DataFrame, incoming: pd.DataFrame, key: str, version: str) -> pd.DataFrame:
