@@ -9,9 +9,10 @@ invariant: rows pulled = rows in snapshot + rows in quarantine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -659,8 +660,22 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Any
     catalogue_date = in_period.max() if not in_period.empty else dates.max()
     procedures = procedures[dates == catalogue_date].reset_index(drop=True)
     needed = [c for c in DOSSIER_TALLY_COLUMNS if c not in ("dossier_id", "updated_at")]  # ids are distinct
-    chunks = (store.read_partition(SNAPSHOT_DATASETS["dossiers"], part, needed) for part in partitions)
+    reads = [partial(store.read_partition, SNAPSHOT_DATASETS["dossiers"], part, needed) for part in partitions]
+    chunks = read_ahead(reads)
     return reports, tally_dossiers(chunks, procedures, period_window(p), distinct_ids=True), procedures
+
+
+def read_ahead(reads: list[Callable[[], pa.Table]]) -> Iterator[pa.Table]:
+    """Yield ``read()`` of each in order, reading the next one in a thread while the caller works on
+    the current one (Parquet decoding releases the GIL): one chunk ahead, so memory stays two chunks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(reads[0]) if reads else None
+        for index in range(len(reads)):
+            current = pending.result()
+            pending = pool.submit(reads[index + 1]) if index + 1 < len(reads) else None
+            yield current
 
 
 def rank_period(

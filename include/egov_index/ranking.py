@@ -128,8 +128,9 @@ class DossierTally:
     """What the indicators need from a period's dossiers, small whatever the number of dossiers.
 
     ``counts``: one row per commune with dossiers (commune_code + DOSSIER_MEASURES, by code);
-    ``online_procedures``: the distinct (commune_code, procedure_code) pairs of dossiers submitted
-    online for a full-online procedure (a province's "full-online procedures used online").
+    ``online_procedures``: communes (index, by code) x full-online procedures (columns, by code), True
+    where the commune had a dossier for that procedure submitted online (a province's "full-online
+    procedures used online" is the number of columns with a True in any of its communes).
     """
 
     counts: pd.DataFrame
@@ -163,60 +164,92 @@ def _latest_versions(table: pa.Table) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
 
 
-def _chunk_flags(table: pa.Table, full_online: pa.Array) -> dict[str, np.ndarray]:
-    """The per-dossier yes/no measures of one chunk (DOSSIER_MEASURES as numpy booleans)."""
-    channel, status = table["channel"], table["status"]
-    online = pc.fill_null(pc.equal(channel, "online"), False)
-    resolved = pc.fill_null(pc.equal(status, "resolved"), False)
-    on_time = pc.fill_null(pc.less_equal(table["resolved_at"], table["due_at"]), False)  # open: not on time
-    with_fee = pc.fill_null(pc.greater(table["fee_vnd"], 0), False)
-    full = pc.fill_null(pc.is_in(table["procedure_code"], value_set=full_online), False)
-    flags = {
-        "online": online,
-        "postal": pc.fill_null(pc.equal(channel, "postal"), False),
-        "resolved": resolved,
-        "resolved_on_time": pc.and_(resolved, on_time),
-        "resolved_late": pc.and_(resolved, pc.invert(on_time)),
-        "with_fee": with_fee,
-        "paid_online": pc.and_(with_fee, pc.fill_null(table["paid_online"], False)),
-        "digitised": pc.fill_null(table["digitised"], False),
-        "full_online_procedure": full,
-        "full_online_procedure_online": pc.and_(full, online),
-    }
-    return {name: flag.to_numpy(zero_copy_only=False) for name, flag in flags.items()}
+@dataclass(frozen=True)
+class _Codes:
+    """A text column as an index per row into its distinct values (-1 for a missing value)."""
+
+    index: np.ndarray
+    values: np.ndarray  # object array of the distinct texts
+
+    def matches(self, wanted: set[str]) -> np.ndarray:
+        """Per row: is the value one of ``wanted`` (decided once per distinct value; missing: no)."""
+        hit = np.array([value in wanted for value in self.values] + [False], dtype=bool)
+        return hit[self.index]  # index -1 picks the appended False
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(index per row, distinct values) of a text column, from its dictionary when it has one."""
+def _codes(column: pa.ChunkedArray | pa.Array) -> _Codes:
+    """The column's codes, from its dictionary when it has one (snapshot columns do), else encoded."""
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     array = column.unify_dictionaries().combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if array.null_count:
-        raise ValueError("a dossier without commune or procedure code cannot be counted")
-    return array.indices.to_numpy(zero_copy_only=False), np.asarray(array.dictionary.to_pylist(), dtype=object)
+    index = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False)
+    return _Codes(index, np.asarray(array.dictionary.to_pylist(), dtype=object))
 
 
-def _chunk_tally(table: pa.Table, full_online: pa.Array) -> DossierTally:
-    """Counts per commune of one chunk: np.bincount over the commune's dictionary index, per measure."""
+def _flag(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A yes/no Arrow column as numpy booleans, missing = no."""
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _chunk_flags(table: pa.Table, full_online: set[str]) -> dict[str, np.ndarray]:
+    """The per-dossier yes/no measures of one chunk (DOSSIER_MEASURES but received, as numpy booleans).
+
+    Text columns are compared once per distinct value (their dictionary), not once per row.
+    """
+    channel, status = _codes(table["channel"]), _codes(table["status"])
+    online, resolved = channel.matches({"online"}), status.matches({"resolved"})
+    on_time = _flag(pc.less_equal(table["resolved_at"], table["due_at"]))  # still open: not on time
+    with_fee = _flag(pc.greater(table["fee_vnd"], 0))
+    full = _codes(table["procedure_code"]).matches(full_online)
+    return {
+        "online": online,
+        "postal": channel.matches({"postal"}),
+        "resolved": resolved,
+        "resolved_on_time": resolved & on_time,
+        "resolved_late": resolved & ~on_time,
+        "with_fee": with_fee,
+        "paid_online": with_fee & _flag(table["paid_online"]),
+        "digitised": _flag(table["digitised"]),
+        "full_online_procedure": full,
+        "full_online_procedure_online": full & online,
+    }
+
+
+def _chunk_tally(table: pa.Table, full_online: set[str]) -> _ChunkCounts:
+    """Counts per commune of one chunk: np.bincount over the commune's code index, per measure.
+
+    A dossier without a commune code counts nowhere (it cannot be attributed).
+    """
     flags = _chunk_flags(table, full_online)
-    commune, communes = _codes(table["commune_code"])
-    size = len(communes)
-    counts = {"received": np.bincount(commune, minlength=size)}
+    communes = _codes(table["commune_code"])
+    known = communes.index >= 0
+    if not known.all():
+        flags = {name: flag & known for name, flag in flags.items()}
+    commune = np.where(known, communes.index, 0)  # rows without a commune weigh 0 below
+    size = len(communes.values)
+    counts = {"received": np.bincount(commune, weights=known, minlength=size)}
+    # weighted bincount: float sums of 0/1, exact far beyond any count of dossiers
     counts |= {name: np.bincount(commune, weights=flag, minlength=size) for name, flag in flags.items()}
-    frame = pd.DataFrame({"commune_code": communes, **{n: counts[n].astype("int64") for n in DOSSIER_MEASURES}})
-    frame = frame[frame["received"] > 0]
-    used = flags["full_online_procedure_online"]
-    procedure, procedures = _codes(table["procedure_code"].filter(pa.array(used)))
-    seen = np.zeros(size * max(len(procedures), 1), dtype=bool)
-    seen[commune[used].astype(np.int64) * max(len(procedures), 1) + procedure] = True
-    pairs = np.flatnonzero(seen)
-    online = pd.DataFrame(
-        {
-            "commune_code": communes[pairs // max(len(procedures), 1)],
-            "procedure_code": procedures[pairs % max(len(procedures), 1)],
-        }
-    )
-    return DossierTally(frame, online)
+    present = counts["received"] > 0
+    matrix = np.column_stack([counts[name][present] for name in DOSSIER_MEASURES]).astype(np.int64)
+    used = flags["full_online_procedure_online"] & known
+    procedures = _codes(table["procedure_code"].filter(pa.array(used)))
+    width = max(len(procedures.values), 1)
+    seen = np.zeros(size * width, dtype=bool)
+    seen[communes.index[used].astype(np.int64) * width + procedures.index] = True
+    seen = seen.reshape(size, width)[:, : len(procedures.values)]
+    rows = seen.any(axis=1)
+    online = pd.DataFrame(seen[rows], index=pd.Index(communes.values[rows], dtype=object), columns=procedures.values)
+    return _ChunkCounts(communes.values[present], matrix, online)
+
+
+@dataclass(frozen=True)
+class _ChunkCounts:
+    """One chunk's counts (rows: communes, columns: DOSSIER_MEASURES) and its online-use matrix."""
+
+    communes: np.ndarray
+    counts: np.ndarray
+    online: pd.DataFrame  # communes x procedures, True where used online
 
 
 def tally_dossiers(
@@ -233,11 +266,10 @@ def tally_dossiers(
     (snapshot partitions do: each dossier lives in the partition of its received month). Memory: one
     chunk at a time; each is reduced to counts per commune at once.
     """
-    full_online = pa.array(
-        procedures.loc[procedures["service_level"].astype(str) == "full_online", "procedure_code"].astype(str).tolist(),
-        pa.string(),
+    full_online = set(
+        procedures.loc[procedures["service_level"].astype(str) == "full_online", "procedure_code"].astype(str)
     )
-    parts: list[DossierTally] = []
+    parts: list[_ChunkCounts] = []
     for chunk in chunks:
         table = _as_arrow(chunk)
         if window is not None:
@@ -254,13 +286,14 @@ def tally_dossiers(
     columns = ["commune_code", *DOSSIER_MEASURES]
     if not parts:
         empty = pd.DataFrame({c: pd.Series(dtype="int64" if c != "commune_code" else object) for c in columns})
-        return DossierTally(empty, pd.DataFrame({"commune_code": [], "procedure_code": []}, dtype=object))
-    counts = pd.concat([p.counts for p in parts], ignore_index=True).groupby("commune_code", sort=True).sum()
-    counts = counts.reset_index()[columns].astype({name: "int64" for name in DOSSIER_MEASURES})
-    counts["commune_code"] = counts["commune_code"].astype(str)
-    used = pd.concat([p.online_procedures for p in parts], ignore_index=True).drop_duplicates()
-    used = used.astype(str).sort_values(["commune_code", "procedure_code"]).reset_index(drop=True)
-    return DossierTally(counts, used)
+        return DossierTally(empty, pd.DataFrame(index=pd.Index([], dtype=object, name="commune_code"), dtype=bool))
+    stacked = pd.DataFrame(np.vstack([p.counts for p in parts]), columns=list(DOSSIER_MEASURES))
+    stacked.insert(0, "commune_code", np.concatenate([p.communes for p in parts]).astype(str))
+    counts = stacked.groupby("commune_code", sort=True).sum().reset_index()[columns]
+    used = pd.concat([p.online for p in parts]).fillna(False).astype(bool).groupby(level=0).any()
+    used = used.reindex(columns=sorted(used.columns)).sort_index()
+    used.index = used.index.astype(str)
+    return DossierTally(counts.astype({name: "int64" for name in DOSSIER_MEASURES}), used)
 
 
 def dossier_measures(dossiers: pd.DataFrame | pa.Table, procedures: pd.DataFrame) -> pd.DataFrame:
@@ -269,11 +302,6 @@ def dossier_measures(dossiers: pd.DataFrame | pa.Table, procedures: pd.DataFrame
     If a dossier appears more than once (several export partitions), its latest version (updated_at) counts.
     """
     return tally_dossiers([dossiers], procedures).counts
-
-
-def _flag(column: pd.Series) -> np.ndarray:
-    """A yes/no column as a numpy bool array, null = False."""
-    return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def _as_float(column: pd.Series) -> pd.Series:
@@ -298,15 +326,10 @@ def province_measures(
     """
     full_online = procedures.loc[procedures["service_level"] == "full_online", "procedure_code"].astype(str)
     offered = int(full_online.nunique())
-    pairs = dossiers.online_procedures
-    used = pd.DataFrame(
-        {
-            "province_code": pairs["commune_code"].astype(str).map(province_of).to_numpy(dtype=object),
-            "procedure_code": pairs["procedure_code"].astype(str).to_numpy(dtype=object),
-        }
-    )
-    used = used[used["province_code"].notna()]
-    per_province = used.groupby("province_code")["procedure_code"].nunique()
+    matrix = dossiers.online_procedures
+    provinces_of_rows = pd.Series(matrix.index, index=matrix.index).map(province_of)
+    known = provinces_of_rows.notna().to_numpy()
+    per_province = matrix[known].groupby(provinces_of_rows[known].to_numpy()).any().sum(axis=1)
     provinces = pd.Index(sorted(set(province_of)))
     return pd.DataFrame(
         {
