@@ -216,3 +216,20 @@ def test_the_backfill_dag_publishes_a_month_through_airflow(tmp_path: Path) -> N
     exported = dossier_export("2026-08", AS_OF, dossiers_per_day=600, defect_rate=0.002)
     assert august.num_rows + quarantined.num_rows == exported.num_rows
     assert quarantined.num_rows > 0  # the reference server's defects were held back, not lost
+
+
+def test_a_backfill_plan_covers_its_months_quarters_and_catalogue_day() -> None:
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=LOCAL_TZ)
+    year = bulk.plan("2026-01", "2026-12", datetime(2027, 1, 1, tzinfo=LOCAL_TZ), now)
+    assert year["months"] == [f"2026-{m:02d}" for m in range(1, 13)]
+    assert year["quarters"] == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+    assert year["catalogue_day"] == "2026-12-31"
+    to_date = bulk.plan("2026-10", "2026-11", None, now)  # as_of defaults to now: the month so far
+    assert to_date["as_of"] == now.isoformat() and to_date["catalogue_day"] == "2026-11-22"
+    assert bulk.months_of("2025-11", "2026-02") == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    with pytest.raises(ValueError, match="starts after as_of"):
+        bulk.plan("2026-12", "2026-12", None, now)
+    with pytest.raises(ValueError, match="before first month"):
+        bulk.months_of("2026-03", "2026-01")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        bulk.plan("2026-01", "2026-01", datetime(2026, 3, 1), now)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def ingest_month(
         with stage("conform"):
             conformed = conform_table("dossiers", table, batch)
             parameters = {
-                "procedure_codes": catalogue_codes(store, (end.astimezone(LOCAL_TZ)).date()),
+                "procedure_codes": catalogue_codes(store, (end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date()),
                 **default_row_count_band("dossiers"),
             }
         rows = table.num_rows

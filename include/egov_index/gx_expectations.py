@@ -156,6 +156,17 @@ class ColumnPairValuesInReferenceSet(ColumnPairMapMetricProvider):
 # --- expectations -------------------------------------------------------------------------------------
 
 
+def _legacy_rendering(
+    configuration: Any, result: Any, runtime_configuration: dict | None, keys: tuple[str, ...], template: str
+) -> list:
+    """The legacy (Data Docs) rendering of ``template`` with the expectation's ``keys`` (and row condition)."""
+    if configuration is None and result is not None:
+        configuration = result.expectation_config
+    params: dict[str, Any] = {k: None for k in (*keys, "row_condition")}
+    params.update(configuration.kwargs if configuration is not None else {})
+    return _rendered(template, params, runtime_configuration)
+
+
 def _rendered(template: str, params: dict[str, Any], runtime_configuration: dict | None) -> list:
     """The legacy (Data Docs) rendering: the sentence, prefixed by the row condition if there is one."""
     styling = dict((runtime_configuration or {}).get("styling") or {})
@@ -220,14 +231,11 @@ class ExpectColumnValuesToBeInReferenceSet(ColumnMapExpectation):
         runtime_configuration: dict | None = None,
         **kwargs: Any,
     ) -> list:
-        if configuration is None and result is not None:
-            configuration = result.expectation_config
-        params = {k: None for k in ("column", REFERENCE_SET_KWARG, "row_condition")}
-        params.update(configuration.kwargs if configuration is not None else {})
         template = "values must belong to the reference set $reference_set (supplied at validation time)."
         if (runtime_configuration or {}).get("include_column_name", True) is not False:
             template = f"$column {template}"
-        return _rendered(template, params, runtime_configuration)
+        keys = ("column", REFERENCE_SET_KWARG)
+        return _legacy_rendering(configuration, result, runtime_configuration, keys, template)
 
 
 class ExpectColumnPairValuesToBeInReferenceSet(ColumnPairMapExpectation):
@@ -277,12 +285,9 @@ class ExpectColumnPairValuesToBeInReferenceSet(ColumnPairMapExpectation):
         runtime_configuration: dict | None = None,
         **kwargs: Any,
     ) -> list:
-        if configuration is None and result is not None:
-            configuration = result.expectation_config
-        params = {k: None for k in ("column_A", "column_B", REFERENCE_SET_KWARG, "row_condition")}
-        params.update(configuration.kwargs if configuration is not None else {})
         template = (
             "Values in $column_A and $column_B must belong, as pairs, to the reference set "
             "$reference_set (supplied at validation time)."
         )
-        return _rendered(template, params, runtime_configuration)
+        keys = ("column_A", "column_B", REFERENCE_SET_KWARG)
+        return _legacy_rendering(configuration, result, runtime_configuration, keys, template)
