@@ -50,10 +50,10 @@ its declared row count or digest; nothing of that month was published: clear the
 def egov_bulk_backfill():
     @task
     def plan(**context) -> dict:
-        from egov_index.bulk import plan
+        from egov_index.bulk import plan as backfill_plan
         from egov_index.runtime import backfill_plan_inputs
 
-        return plan(*backfill_plan_inputs(context))
+        return backfill_plan(*backfill_plan_inputs(context))
 
     @task(pool=SERVICE_PORTAL_POOL)
     def ingest_catalogue(covered: dict, **context) -> dict:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +79,17 @@ def pull_month(
     fmt: str = "parquet",
 ) -> list[pull.ExportFile]:
     """Download the month's export of every province (each file once: a complete file is reused)."""
+    from egov_index.raw_archive import write_json_atomic
+
     directory = export_dir(settings.data_root, month, as_of)
     files = []
     for code in sorted(province_codes):
-        path = directory / f"province={code}.{fmt}"
-        meta_path = path.with_name(path.name + ".meta.json")
-        if path.exists() and meta_path.exists():
-            files.append(pull.ExportFile(path=path, **json.loads(meta_path.read_text())))
-            continue
-        got = pull.fetch_dossier_export(endpoint, month, as_of, path, province_code=code, fmt=fmt)
-        meta = {k: v for k, v in got.__dict__.items() if k != "path"}
-        partial = meta_path.with_name(meta_path.name + ".partial")
-        partial.write_text(json.dumps(meta, sort_keys=True))
-        partial.replace(meta_path)
-        files.append(got)
+        kept = _complete_export(directory, code, fmt)
+        if kept is None:
+            kept = pull.fetch_dossier_export(endpoint, month, as_of, _export_path(directory, code, fmt), code, fmt)
+            meta = {k: v for k, v in asdict(kept).items() if k != "path"}
+            write_json_atomic(_meta_path(kept.path), meta)  # last: it marks the file complete
+        files.append(kept)
     log.info("%s: %d export files, %d dossiers", month, len(files), sum(f.rows for f in files))
     return files
 
@@ -169,39 +168,50 @@ def backfill(
     Downloading waits on the source (another process) while ingesting works here, so the two overlap
     on two cores. ``stage("pull")`` times only the wait for a month's files that were not there yet.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from egov_index.pipeline import read_ahead
 
     stage = stage or no_stages
     codes = sorted(province_codes)
+    downloads = read_ahead([partial(pull_month, settings, endpoint, m, as_of, codes, fmt) for m in months])
     summaries: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-pull") as downloads:
-        pending = {m: None for m in months}
-        if months:
-            pending[months[0]] = downloads.submit(pull_month, settings, endpoint, months[0], as_of, codes, fmt)
-        for index, month in enumerate(months):
-            if index + 1 < len(months):
-                following = months[index + 1]
-                pending[following] = downloads.submit(pull_month, settings, endpoint, following, as_of, codes, fmt)
-            with stage("pull"):
-                files = pending.pop(month).result()
-            summaries.append(ingest_month(store, settings, month, files, run_id=run_id, stage=stage))
-            log.info("backfilled %s: %s", month, summaries[-1])
+    for month in months:
+        with stage("pull"):
+            files = next(downloads)
+        summaries.append(ingest_month(store, settings, month, files, run_id=run_id, stage=stage))
+        log.info("backfilled %s: %s", month, summaries[-1])
     return summaries
 
 
-def downloaded(settings: Settings, month: str, as_of: datetime, province_codes: Iterable[str], fmt: str = "parquet") -> list[pull.ExportFile]:
+def downloaded(
+    settings: Settings, month: str, as_of: datetime, province_codes: Iterable[str], fmt: str = "parquet"
+) -> list[pull.ExportFile]:
     """The month's files a ``pull_month`` left (for a task that ingests what another task pulled)."""
     directory = export_dir(settings.data_root, month, as_of)
     files = []
     for code in sorted(province_codes):
-        meta_path = directory / f"province={code}.{fmt}.meta.json"
-        if not meta_path.exists():
+        kept = _complete_export(directory, code, fmt)
+        if kept is None:
             raise FileNotFoundError(
                 f"{month}: no complete export of province {code} under {directory}; rerun the pull of this month"
             )
-        meta = json.loads(meta_path.read_text())
-        files.append(pull.ExportFile(path=directory / f"province={code}.{fmt}", **meta))
+        files.append(kept)
     return files
+
+
+def _export_path(directory: Path, province_code: str, fmt: str) -> Path:
+    return directory / f"province={province_code}.{fmt}"
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".meta.json")
+
+
+def _complete_export(directory: Path, province_code: str, fmt: str) -> pull.ExportFile | None:
+    """A province's export file already downloaded and checked (its metadata written last), else None."""
+    path = _export_path(directory, province_code, fmt)
+    if not (path.exists() and _meta_path(path).exists()):
+        return None
+    return pull.ExportFile(path=path, **json.loads(_meta_path(path).read_text()))
 
 
 def plan(first_month: str, last_month: str, as_of: datetime | None, now: datetime) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from egov_index.errors import SchemaDriftError
-from egov_index.schemas import RECORD_KEYS, SOURCE_FIELDS, Field
+from egov_index.schemas import RECORD_KEYS, SOURCE_FIELDS, Field, plain_type
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,6 @@ _PANDAS_TYPES: dict[pa.DataType, Any] = {
 }
 
 
-def _arrow_target(f: Field) -> pa.DataType:
-    return pa.string() if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type) else f.type
-
-
 def _same_kind(have: pa.DataType, want: pa.DataType) -> bool:
     """True if ``have`` casts to ``want`` without reading text (typed files: Parquet, Arrow)."""
     if pa.types.is_dictionary(have):
@@ -161,12 +157,12 @@ def conform_table(dataset: str, table: pa.Table, partition: str) -> Conformed:
             f"{sorted(table.column_names)}. Map the new names in the source adapter, then rerun."
         )
     extra = tuple(sorted(c for c in table.column_names if c not in names and not c.startswith("_")))
-    if not all(_same_kind(table.schema.field(n).type, _arrow_target(f)) for f, n in zip(fields, names, strict=True) if n in present):
+    if not all(_same_kind(table.schema.field(n).type, plain_type(f)) for f, n in zip(fields, names, strict=True) if n in present):
         records = table.to_pylist()
         return conform(dataset, records, partition)
     columns = {}
     for f in fields:
-        target = _arrow_target(f)
+        target = plain_type(f)
         if f.name in present:
             column = table[f.name]
             if pa.types.is_dictionary(column.type):

@@ -95,6 +95,11 @@ def _json_bytes(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
 
 
+def write_json_atomic(path: Path, doc: Any) -> None:
+    """Write a metadata document of the raw archive as the archive does: whole or not at all, durably."""
+    _write_atomic(path, _json_bytes(doc))
+
+
 @dataclass(frozen=True)
 class ArchivedBatch:
     """One complete attempt: its directory and its ``_complete.json`` document."""

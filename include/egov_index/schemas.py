@@ -146,6 +146,11 @@ REPORT_PART_OF_WHOLE: tuple[tuple[str, str], ...] = (
 )
 
 
+def plain_type(f: Field) -> pa.DataType:
+    """The field's Arrow type with codes as plain text (a file for others; the snapshots dictionary-encode)."""
+    return pa.string() if pa.types.is_dictionary(f.type) else f.type
+
+
 def arrow_schema(fields: tuple[Field, ...]) -> pa.Schema:
     """The explicit Arrow schema of a dataset."""
     return pa.schema([pa.field(f.name, f.type, nullable=f.nullable) for f in fields])
@@ -158,9 +163,7 @@ def field_names(fields: tuple[Field, ...]) -> list[str]:
 COMMUNE_REPORT_SCHEMA = arrow_schema(COMMUNE_REPORT_FIELDS)
 DOSSIER_SCHEMA = arrow_schema(DOSSIER_FIELDS)
 # Types of the portal's bulk export columns (docs/sources.md): the dossier fields, codes as plain text.
-DOSSIER_EXPORT_TYPES: dict[str, pa.DataType] = {
-    f.name: pa.string() if pa.types.is_dictionary(f.type) else f.type for f in DOSSIER_FIELDS
-}
+DOSSIER_EXPORT_TYPES: dict[str, pa.DataType] = {f.name: plain_type(f) for f in DOSSIER_FIELDS}
 PROCEDURE_SCHEMA = arrow_schema(PROCEDURE_FIELDS)
 
 # Key columns identifying one record of each source dataset.
