@@ -76,6 +76,8 @@ def test_row_count_band_comes_from_recent_partitions(url: str) -> None:
         _ledger_days(ledger, "dossiers", {"2026-09-28": 1100, "2026-09-29": 1300, "2026-09-30": 9999})
         # median of 900, 1000, 1100, 1300 (the batch's own partition and later ones left out)
         assert row_count_band(ledger, "dossiers", "2026-09-30") == {"row_count_min": 525, "row_count_max": 1575}
+        # a backfilled month is not compared with the days
+        assert row_count_band(ledger, "dossiers", "month-2026-10") == {"row_count_min": 1, "row_count_max": DEFAULT_MAX_ROWS}
 
         communes = len(current_units().communes)
         _ledger_days(ledger, "commune_reports", {"2026-Q1": 1200, "2026-Q2": 1000, "2025-Q4": 800})

@@ -125,7 +125,6 @@ def ingest_month(
 ) -> dict[str, Any]:
     """Validate and publish a backfilled month from its export files as one ledgered batch."""
     from egov_index.pipeline import BatchSummary, ingest_conformed, ledgered
-    from egov_index.quality import default_row_count_band
     from egov_index.raw_archive import payload_digest
 
     stage = stage or no_stages
@@ -133,15 +132,13 @@ def ingest_month(
     start, end = month_window(month)
 
     def work(band: dict[str, Any]) -> tuple[BatchSummary, str | None]:
-        del band  # a month is not comparable with the nightly days: the wide default band
+        # band: the wide default one (validation_history.row_count_band: a month is not comparable with a day)
         with stage("read"):
             table = read_month(files)
         with stage("conform"):
             conformed = conform_table("dossiers", table, batch)
-            parameters = {
-                "procedure_codes": catalogue_codes(store, (end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date()),
-                **default_row_count_band("dossiers"),
-            }
+            last_day = (end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date()
+            parameters = {"procedure_codes": catalogue_codes(store, last_day), **band}
         rows = table.num_rows
         del table
         summary = ingest_conformed(

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,11 @@ from egov_index.registry import current_units
 from egov_index.stages import StageClock, no_stages
 from egov_index.store import DataStore, to_table, versioned
 
+if TYPE_CHECKING:
+    from egov_index.ranking import DossierTally
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SNAPSHOT_DATASETS: dict[str, str] = {
     "commune_reports": "snapshots/commune_reports",
@@ -633,7 +637,7 @@ def check_accounting(summaries: list[dict]) -> dict:
 # --- the period ranking ----------------------------------------------------------------------
 
 
-def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, DossierTally, pd.DataFrame]:
     """Commune reports, the tally of the dossiers received in the period and the catalogue.
 
     Dossiers are read one snapshot partition (received month) at a time and reduced to counts per
@@ -665,7 +669,7 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Any
     return reports, tally_dossiers(chunks, procedures, period_window(p), distinct_ids=True), procedures
 
 
-def read_ahead(reads: list[Callable[[], pa.Table]]) -> Iterator[pa.Table]:
+def read_ahead(reads: list[Callable[[], T]]) -> Iterator[T]:
     """Yield ``read()`` of each in order, reading the next one in a thread while the caller works on
     the current one (Parquet decoding releases the GIL): one chunk ahead, so memory stays two chunks."""
     from concurrent.futures import ThreadPoolExecutor

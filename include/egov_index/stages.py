@@ -60,7 +60,6 @@ class StageFigure:
     wall_s: float = 0.0
     peak_rss_mib: float = 0.0
     entries: int = 0
-    rows: int = 0
 
 
 class Stages:
@@ -81,6 +80,3 @@ class Stages:
             figure.wall_s += time.perf_counter() - started
             figure.peak_rss_mib = max(figure.peak_rss_mib, peak_rss_mib())
             figure.entries += 1
-
-    def add_rows(self, name: str, rows: int) -> None:
-        self.figures.setdefault(name, StageFigure()).rows += rows

@@ -112,10 +112,11 @@ def row_count_band(ledger: Ledger, dataset: str, batch: str) -> dict[str, int]:
     Median of the newest 14 earlier partitions (``batch`` and later ones left out) +/- 50 %, once
     there are 3 of them; before that the wide defaults. Commune reports are pulled quarter to date
     (a new quarter starts near zero), so for them history sets only the upper bound. Inbox file
-    batches (``file-...``) are not comparable with each other: always the defaults.
+    batches (``file-...``) are not comparable with each other, nor a backfilled month (``month-...``,
+    egov_index.bulk) with the nightly days: always the defaults.
     """
     defaults = default_row_count_band(dataset)
-    if batch.startswith("file-"):
+    if batch.startswith(("file-", "month-")):
         return defaults
     counts = ledger.recent_row_counts(dataset, HISTORY_POINTS, before_partition=batch)
     if len(counts) < MIN_HISTORY_POINTS:
