@@ -100,21 +100,6 @@ def read_month(files: list[pull.ExportFile]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
 
 
-def catalogue_codes(store: DataStore, on_or_before: date) -> list[str]:
-    """Procedure codes of the newest catalogue snapshot taken on or before a day (else the oldest)."""
-    from egov_index.pipeline import SNAPSHOT_DATASETS
-
-    dates = sorted(p["snapshot_date"] for p in store.partitions(SNAPSHOT_DATASETS["procedures"]))
-    if not dates:
-        raise FileNotFoundError(
-            "no procedure catalogue snapshot: ingest the catalogue (ingest_procedures) before backfilling dossiers"
-        )
-    eligible = [d for d in dates if d <= on_or_before.isoformat()]
-    chosen = eligible[-1] if eligible else dates[0]
-    table = store.read_partition(SNAPSHOT_DATASETS["procedures"], {"snapshot_date": chosen})
-    return table.column("procedure_code").to_pylist()
-
-
 def ingest_month(
     store: DataStore,
     settings: Settings,
@@ -124,7 +109,7 @@ def ingest_month(
     stage: StageClock | None = None,
 ) -> dict[str, Any]:
     """Validate and publish a backfilled month from its export files as one ledgered batch."""
-    from egov_index.pipeline import BatchSummary, ingest_conformed, ledgered
+    from egov_index.pipeline import BatchSummary, catalogue_on, ingest_conformed, ledgered
     from egov_index.raw_archive import payload_digest
 
     stage = stage or no_stages
@@ -138,7 +123,7 @@ def ingest_month(
         with stage("conform"):
             conformed = conform_table("dossiers", table, batch)
             last_day = (end - timedelta(seconds=1)).astimezone(LOCAL_TZ).date()
-            parameters = {"procedure_codes": catalogue_codes(store, last_day), **band}
+            parameters = {"procedure_codes": catalogue_on(store, last_day)["procedure_code"].astype(str).tolist(), **band}
         rows = table.num_rows
         del table
         summary = ingest_conformed(

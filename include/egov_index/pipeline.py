@@ -658,15 +658,22 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Dos
     partitions = [
         part for part in store.partitions(SNAPSHOT_DATASETS["dossiers"]) if part["received_month"] in months
     ]
-    procedures = store.read(SNAPSHOT_DATASETS["procedures"]).to_pandas()
-    dates = procedures["snapshot_date"].astype(str)
-    in_period = dates[dates <= p.end.isoformat()]
-    catalogue_date = in_period.max() if not in_period.empty else dates.max()
-    procedures = procedures[dates == catalogue_date].reset_index(drop=True)
+    procedures = catalogue_on(store, p.end)
     needed = [c for c in DOSSIER_TALLY_COLUMNS if c not in ("dossier_id", "updated_at")]  # ids are distinct
     reads = [partial(store.read_partition, SNAPSHOT_DATASETS["dossiers"], part, needed) for part in partitions]
     chunks = read_ahead(reads)
     return reports, tally_dossiers(chunks, procedures, period_window(p), distinct_ids=True), procedures
+
+
+def catalogue_on(store: DataStore, day: date) -> pd.DataFrame:
+    """The procedure catalogue as of ``day``: its newest snapshot taken on or before it, else the newest."""
+    dataset = SNAPSHOT_DATASETS["procedures"]
+    dates = sorted(part["snapshot_date"] for part in store.partitions(dataset))
+    if not dates:
+        raise FileNotFoundError(f"no procedure catalogue snapshot under {store.root}: ingest the catalogue first")
+    chosen = max((d for d in dates if d <= day.isoformat()), default=dates[-1])
+    catalogue = store.read_partition(dataset, {"snapshot_date": chosen}).to_pandas()
+    return catalogue.assign(snapshot_date=chosen)
 
 
 def read_ahead(reads: list[Callable[[], T]]) -> Iterator[T]:
