@@ -18,7 +18,10 @@ DOC = """
 2. *apply_retention* deletes daily partitions beyond the newest `EGOV_RETENTION_DAILY_PARTITIONS`
    days (default 35) — procedure catalogue, quarantine and validation results of daily batches —
    keeping the last day of every quarter and never the newest; and raw archive attempts older than
-   `EGOV_RETENTION_RAW_DAYS` (default 35) except the newest complete attempt of each batch.
+   `EGOV_RETENTION_RAW_DAYS` (default 35) except the newest complete attempt of each batch; and bulk
+   export files (`raw/dossier_exports/as_of=…/month=…`) last written more than `EGOV_RETENTION_EXPORT_DAYS`
+   (default 35) days ago except the newest complete `as_of` of each month, plus `*.partial` leftovers
+   of killed downloads older than a day.
    Rankings, indicator values, commune-report and dossier snapshots are never deleted.
 Trigger it with `{"dry_run": true}` to see in the task's return value (XCom) what would be deleted.
 
@@ -59,7 +62,9 @@ def egov_maintenance():
 
         settings = Settings.from_env()
         policy = RetentionPolicy(
-            keep_daily=settings.retention_daily_partitions, raw_keep_days=settings.retention_raw_days
+            keep_daily=settings.retention_daily_partitions,
+            raw_keep_days=settings.retention_raw_days,
+            export_keep_days=settings.retention_export_days,
         )
         dry_run = bool(context["params"]["dry_run"])
         return apply_retention(DataStore(settings.data_root), policy, dry_run=dry_run).as_dict()

@@ -38,6 +38,8 @@ from egov_index.store import DataStore
 log = logging.getLogger(__name__)
 
 EXPORTS_DIR = "raw/dossier_exports"
+AS_OF_STAMP = "%Y%m%dT%H%M%S%z"  # as_of=<stamp> directory names, in local time
+META_SUFFIX = ".meta.json"  # beside each export file, written last: the file is complete
 BATCH_PREFIX = "month-"
 
 
@@ -66,7 +68,7 @@ def month_window(month: str) -> tuple[datetime, datetime]:
 
 
 def export_dir(data_root: Path, month: str, as_of: datetime) -> Path:
-    stamp = as_of.astimezone(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%z")
+    stamp = as_of.astimezone(LOCAL_TZ).strftime(AS_OF_STAMP)
     return Path(data_root) / EXPORTS_DIR / f"as_of={stamp}" / f"month={month}"
 
 
@@ -185,7 +187,7 @@ def _export_path(directory: Path, province_code: str, fmt: str) -> Path:
 
 
 def _meta_path(path: Path) -> Path:
-    return path.with_name(path.name + ".meta.json")
+    return path.with_name(path.name + META_SUFFIX)
 
 
 def _complete_export(directory: Path, province_code: str, fmt: str) -> pull.ExportFile | None:

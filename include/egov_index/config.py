@@ -25,6 +25,7 @@ class Settings:
     sql_url: str
     retention_daily_partitions: int
     retention_raw_days: int
+    retention_export_days: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +43,5 @@ class Settings:
             sql_url=env.get("EGOV_SQL_URL", f"sqlite:///{data_root / 'egov-index.sqlite'}"),
             retention_daily_partitions=int(env.get("EGOV_RETENTION_DAILY_PARTITIONS", "35")),
             retention_raw_days=int(env.get("EGOV_RETENTION_RAW_DAYS", "35")),
+            retention_export_days=int(env.get("EGOV_RETENTION_EXPORT_DAYS", "35")),
         )

@@ -255,6 +255,7 @@ def fetch_dossiers(
 # --- bulk exports (backfills) ------------------------------------------------------------------------
 EXPORT_PATH = "/api/v1/exports/dossiers"
 EXPORT_FORMATS = ("parquet", "ndjson", "csv")
+PARTIAL_SUFFIX = ".partial"  # an export file being received, beside its destination
 _CHUNK = 1 << 20
 
 
@@ -295,7 +296,7 @@ def fetch_dossier_export(
         params["province_code"] = province_code
     where = f"{endpoint.name}: GET {EXPORT_PATH} ({month}{'' if province_code is None else ', province ' + province_code})"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
+    partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
     digest = hashlib.sha256()
     with make_session(endpoint) as session:
         response = checked_get(session, endpoint, EXPORT_PATH, params, stream=True)

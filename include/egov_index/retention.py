@@ -7,6 +7,27 @@ past period was ranked with). The newest partition is always kept, and partition
 ISO day (period batches such as ``2026-Q3``, inbox files) are never touched. Raw archive attempts
 started more than ``raw_keep_days`` ago are deleted, except the newest complete attempt of each
 batch (the one a replay uses). Inbox file copies (``raw/<dataset>/<batch>/files``) are kept.
+
+Bulk export files (``raw/dossier_exports/as_of=<stamp>/month=<YYYY-MM>/``, see :mod:`egov_index.bulk`)
+are kept and deleted by set: one month of one cut-off (``as_of``). A set last written more than
+``export_keep_days`` ago is deleted, except the newest complete set of its month (the newest ``as_of``
+holding at least one export file with its ``.meta.json``). A set's time is the newest modification
+time of its files: bulk writes a file's ``.meta.json`` last, once the file is checked, and records no
+time in it (its ``as_of`` is the source's cut-off, not when the file was fetched); a ``.partial``
+younger than a day (a download running) makes the set young too.
+
+The newest complete set of each month is kept rather than the one its snapshot was ingested from.
+That one is knowable only indirectly: ``ingest_month`` ledgers the batch ``month-YYYY-MM`` with a
+digest over its files' sha256 (``payload_sha256``), not their ``as_of`` or path, so finding it means
+opening the SQL ledger and matching every set's metadata against it. The newest complete set is the
+latest cut-off downloaded, the one a re-ingest without re-download would take (as the newest complete
+raw attempt is the one a replay takes); the published snapshots do not depend on the files.
+
+Leftover ``*.partial`` files (a killed download; ``pull.fetch_dossier_export`` restarts them from
+zero) go once untouched for a day. A set is deleted file by file, each ``.meta.json`` before its
+export file (a half-deleted set is never taken for complete: bulk downloads a file without metadata
+again), and a directory left empty is removed. Nothing outside ``raw/dossier_exports/as_of=*/month=*``
+is touched.
 """
 
 from __future__ import annotations
@@ -15,10 +36,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from egov_index.bulk import AS_OF_STAMP, EXPORTS_DIR, META_SUFFIX
 from egov_index.periods import quarter_of
 from egov_index.pipeline import QUARANTINE, SNAPSHOT_DATASETS, VALIDATION_RESULTS
+from egov_index.pull import PARTIAL_SUFFIX
 from egov_index.raw_archive import ATTEMPT_PREFIX, COMPLETE_FILE, RAW_DIR
 from egov_index.store import DataStore, StorePath
 
@@ -28,10 +52,15 @@ class RetentionPolicy:
     keep_daily: int = 35
     keep_period_ends: bool = True
     raw_keep_days: int = 35
+    export_keep_days: int = 35
 
     def __post_init__(self) -> None:
-        if self.keep_daily < 1 or self.raw_keep_days < 0:
-            raise ValueError(f"retention keeps at least the newest day and a non-negative raw age: {self}")
+        if self.keep_daily < 1 or self.raw_keep_days < 0 or self.export_keep_days < 0:
+            raise ValueError(f"retention keeps the newest day, raw and export ages are not negative: {self}")
+
+
+# a .partial export file untouched this long is a killed download's leftover, not one running
+PARTIAL_KEEP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -69,7 +98,12 @@ def apply_retention(
     store: DataStore, policy: RetentionPolicy, *, dry_run: bool = False, now: datetime | None = None
 ) -> RetentionResult:
     """Delete what the policy lets go (or, with ``dry_run``, only list it)."""
-    planned = [*_expired_partitions(store, policy), *_expired_attempts(store, policy, now or datetime.now(UTC))]
+    now = now or datetime.now(UTC)
+    planned = [
+        *_expired_partitions(store, policy),
+        *_expired_attempts(store, policy, now),
+        *_expired_exports(store, policy, now),
+    ]
     if not dry_run:
         for _, delete in planned:
             delete()
@@ -154,3 +188,133 @@ def _attempt_deleter(store: DataStore, attempt: StorePath) -> Callable[[], None]
         store.fs.rm(store.fs_path(attempt), recursive=True)
 
     return delete
+
+
+@dataclass(frozen=True)
+class ExportSet:
+    """The export files of one month and one cut-off: ``raw/dossier_exports/as_of=<stamp>/month=<M>``."""
+
+    directory: StorePath
+    as_of: datetime
+    written: dict[str, datetime]  # file name -> modification time
+
+    @property
+    def target(self) -> str:
+        return "/".join([EXPORTS_DIR, self.directory.parent.name, self.directory.name])
+
+    @property
+    def complete(self) -> list[str]:
+        """The export files with their metadata (which bulk writes last, once a file is checked)."""
+        return [name for name in self.written if name + META_SUFFIX in self.written]
+
+    def stale_partials(self, cutoff: datetime) -> list[str]:
+        return sorted(n for n, t in self.written.items() if n.endswith(PARTIAL_SUFFIX) and t < cutoff)
+
+    def last_written(self, partial_cutoff: datetime) -> datetime | None:
+        """When the set was last written, leaving out the partial files of killed downloads."""
+        stale = set(self.stale_partials(partial_cutoff))
+        return max((t for n, t in self.written.items() if n not in stale), default=None)
+
+
+def _export_as_of(name: str) -> datetime | None:
+    """The cut-off of an export directory ``as_of=<%Y%m%dT%H%M%S%z>``."""
+    if not name.startswith("as_of="):
+        return None
+    try:
+        return datetime.strptime(name.removeprefix("as_of="), AS_OF_STAMP)
+    except ValueError:
+        return None
+
+
+def _written(directory: StorePath) -> dict[str, datetime]:
+    """The files of a directory and their modification times (a file renamed meanwhile is left out)."""
+    written = {}
+    for entry in directory.iterdir():
+        try:
+            if entry.is_file():
+                written[entry.name] = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+        except FileNotFoundError:  # a running download renamed its .partial into place
+            continue
+    return written
+
+
+def _export_sets(store: DataStore) -> dict[str, list[ExportSet]]:
+    """The export sets under the data root by month (``month=YYYY-MM``), oldest cut-off first."""
+    exports = store.root / EXPORTS_DIR
+    if not exports.exists():
+        return {}
+    by_month: dict[str, list[ExportSet]] = defaultdict(list)
+    for as_of_dir in sorted(d for d in exports.iterdir() if d.is_dir()):
+        as_of = _export_as_of(as_of_dir.name)
+        if as_of is None:
+            continue  # not a directory bulk writes: never touched
+        for month_dir in sorted(d for d in as_of_dir.iterdir() if d.is_dir() and d.name.startswith("month=")):
+            by_month[month_dir.name].append(ExportSet(month_dir, as_of, _written(month_dir)))
+    return {month: sorted(sets, key=lambda s: s.as_of) for month, sets in by_month.items()}
+
+
+def _expired_exports(
+    store: DataStore, policy: RetentionPolicy, now: datetime
+) -> list[tuple[Deletion, Callable[[], None]]]:
+    cutoff, partial_cutoff = now - timedelta(days=policy.export_keep_days), now - PARTIAL_KEEP
+    planned = []
+    for sets in _export_sets(store).values():
+        newest = next((s for s in reversed(sets) if s.complete), None)
+        for export in sets:
+            written = export.last_written(partial_cutoff)
+            if export is newest or (written is not None and written >= cutoff):
+                stale = export.stale_partials(partial_cutoff)
+                planned += [_partial_deletion(store, export, name) for name in stale]
+                continue
+            state = (
+                f"{len(export.complete)} export files, superseded by {newest.directory.parent.name}"
+                if export.complete and newest
+                else "no complete export file (an interrupted download)"
+            )
+            age = (
+                f"last written {written:%Y-%m-%d %H:%M} UTC, more than {policy.export_keep_days} days ago"
+                if written
+                else "nothing in it but stale partial files"
+            )
+            reason = f"{state}; {age}"
+            planned.append((Deletion(export.target, reason), _export_set_deleter(store, export)))
+    return planned
+
+
+def _partial_deletion(store: DataStore, export: ExportSet, name: str) -> tuple[Deletion, Callable[[], None]]:
+    reason = f"partial download left by a killed pull, last written {export.written[name]:%Y-%m-%d %H:%M} UTC"
+
+    def delete() -> None:
+        _remove_file(store, export.directory / name)
+        _remove_empty(export.directory, export.directory.parent)
+
+    return Deletion(f"{export.target}/{name}", reason), delete
+
+
+def _export_set_deleter(store: DataStore, export: ExportSet) -> Callable[[], None]:
+    metadata_first = sorted(export.written, key=lambda name: not name.endswith(META_SUFFIX))
+
+    def delete() -> None:
+        for name in metadata_first:  # a file without metadata is never taken for a complete one
+            _remove_file(store, export.directory / name)
+        _remove_empty(export.directory, export.directory.parent)
+
+    return delete
+
+
+def _remove_file(store: DataStore, path: StorePath) -> None:
+    try:
+        store.fs.rm_file(store.fs_path(path))
+    except FileNotFoundError:  # gone since it was listed: nothing left to delete
+        pass
+
+
+def _remove_empty(*directories: StorePath) -> None:
+    """Remove local ``directories``, innermost first, while they are empty (object stores have none)."""
+    for directory in directories:
+        if not isinstance(directory, Path):
+            return
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (e.g. a download started meanwhile) or already gone
+            return
