@@ -32,7 +32,11 @@ after one untimed warm-up report (bytecode compiled, disk cache warm, as for a d
 30 s). For every file of ours over a target (all with ``--profile``), and the trivial file as the
 reference, ``python -X importtime`` runs the file after importing what the report's process has already
 imported (``airflow.sdk`` and the DagBag) and lists the imports that cost the time, and how long the file
-took to run in total (the rest is building the DAG).
+took to run in total (the rest is building the DAG); then ``build_profile`` parses the file 100 times more in
+one DagBag process and prints the time per parse, the garbage collector's part of it, the number of tasks
+and params, and under cProfile each component's share: Airflow's task construction, the @task
+signature/type-hint introspection, the deep copies of the DAG params into every task, the Param schema
+validation (jsonschema), the DAG definitions, the DagBag itself, and the file's own top-level code.
 
     python scripts/bench_parse.py [--repeat 5] [--profile]      (--repeat >= 3)
 """
@@ -179,6 +183,93 @@ def profile_imports(env: dict[str, str], path: Path, top: int = 12) -> dict[str,
     }
 
 
+BUILD_PROFILE_SNIPPET = """
+import cProfile, gc, json, pstats, sys, time, warnings
+warnings.simplefilter("ignore")
+import airflow.sdk
+from airflow.dag_processing.dagbag import DagBag
+path, parses = sys.argv[1], int(sys.argv[2])
+bag = DagBag(dag_folder=sys.argv[3])
+bag.process_file(path, only_if_updated=False)  # the shared imports are loaded, as for the reported figure
+dags = [dag for dag in bag.dags.values() if dag.fileloc == path]
+gc_seconds, gc_started = [0.0], [0.0]
+def on_gc(phase, info):
+    if phase == "start":
+        gc_started[0] = time.perf_counter()
+    else:
+        gc_seconds[0] += time.perf_counter() - gc_started[0]
+gc.callbacks.append(on_gc)
+started = time.perf_counter()
+for _ in range(parses):
+    bag.process_file(path, only_if_updated=False)
+wall = time.perf_counter() - started
+gc.callbacks.remove(on_gc)
+gc.collect()
+gc.freeze()  # the garbage collector's pauses land in whatever code allocates: keep them out of the shares
+profiler = cProfile.Profile()
+profiler.enable()
+for _ in range(parses):
+    bag.process_file(path, only_if_updated=False)
+profiler.disable()
+rows = []  # (file, seconds): a builtin's time ("~": getattr, isinstance, compile...) goes to its callers' files
+for (file, _, name), (_, _, tottime, _, callers) in pstats.Stats(profiler).stats.items():
+    if file == "~" and callers:
+        rows.extend((caller[0], call[2]) for caller, call in callers.items())
+    else:
+        rows.append((file, tottime))
+print(json.dumps({"rows": rows, "wall": wall, "gc": gc_seconds[0], "tasks": sum(len(d.tasks) for d in dags),
+                  "params": sum(len(d.params) for d in dags), "dags": len(dags)}))
+"""
+# Where a parse's time goes, by the code it runs in (self time of every function, so the shares add up).
+# The first matching rule wins; a builtin's time is charged to the code calling it.
+BUILD_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Param schema validation (jsonschema, scheduled DAGs only)", ("/jsonschema/", "/referencing/", "/rpds")),
+    ("deep copies of the DAG params into every task (copy)", ("/copy.py",)),
+    ("signature and type-hint introspection (@task)", ("/inspect.py", "/typing.py", "/typing_extensions.py")),
+    ("task construction (BaseOperator, @task, PythonOperator)", ("/airflow/sdk/bases/", "/airflow/providers/standard/")),
+    ("DAG, params, assets, dependencies (airflow.sdk.definitions)", ("/airflow/sdk/definitions/",)),
+    ("DagBag: reading, importing and bagging the file", ("/airflow/dag_processing/", "<frozen importlib")),
+)
+
+
+def profile_build(env: dict[str, str], path: Path, parses: int = 100) -> dict[str, Any]:
+    """``parses`` DagBag parses of ``path`` in one process (shared imports already loaded): the time per parse
+    and the garbage collector's part of it, then the same under cProfile (collector frozen) for each
+    component's share of the time; the file's own top-level code (its module body) is a line of its own."""
+    completed = subprocess.run(
+        [sys.executable, "-c", BUILD_PROFILE_SNIPPET, str(path), str(parses), str(path.parent)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if completed.returncode != 0:
+        return {"error": completed.stderr[-2000:]}
+    measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    shares: dict[str, float] = {}
+    for file, seconds in measured["rows"]:
+        if file == str(path):
+            component = "the DAG file's own top-level code"
+        else:
+            component = next(
+                (label for label, needles in BUILD_COMPONENTS if any(n in file for n in needles)),
+                "other (attrs, pendulum, logging, ...)",
+            )
+        shares[component] = shares.get(component, 0.0) + seconds
+    total = sum(shares.values())
+    return {
+        "dags": measured["dags"],
+        "tasks": measured["tasks"],
+        "params": measured["params"],
+        "ms_per_parse": round(measured["wall"] / parses * 1000, 2),
+        "garbage_collection_ms_per_parse": round(measured["gc"] / parses * 1000, 2),
+        "profiled_ms_per_parse": round(total / parses * 1000, 2),
+        "share_by_component": {
+            label: round(seconds / total, 3) for label, seconds in sorted(shares.items(), key=lambda kv: -kv[1])
+        },
+    }
+
+
 def chain_folder(root: Path, sources: list[tuple[str, str]]) -> Path:
     """Write the files into ``root``, ``root/p1``, ``root/p1/p2``, ...: os.walk is top-down, so DagBag parses
     them in exactly this order (within one directory the order is the file system's, not the names')."""
@@ -258,11 +349,14 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             record["pass"] = False  # a file that does not load does not parse fast
 
     over = {name for name in files if any(not t["pass"] and f"[{name}]" in t["figure"] for t in targets)}
-    profiles = {}
+    profiles: dict[str, Any] = {}
+    builds: dict[str, Any] = {}
     for name in sources if (args.profile or over) else []:  # the trivial file as the reference
         if args.profile or name in over or name == TRIVIAL:
             log(f"python -X importtime {name}")
             profiles[name] = profile_imports({**env, "AIRFLOW__CORE__DAGS_FOLDER": str(alone[name])}, alone[name] / name)
+            log(f"cProfile of {name}'s DAG construction")
+            builds[name] = profile_build(env, alone[name] / name)
     return {
         "benchmark": "dag_parse",
         "repeat": args.repeat,
@@ -274,6 +368,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "alone": single,
         "report_wall_s_median": {k: round(median(v), 2) for k, v in walls.items() if v},
         "import_profile": profiles,
+        "build_profile": builds,
         "targets": targets,
         "machine": machine(),
         "measured_at": now_utc(),
