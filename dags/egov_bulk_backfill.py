@@ -18,8 +18,9 @@ every dossier received in the month, as of `as_of`; one Parquet file per provinc
 declared row count and digest) and publishes the month as one batch `month-YYYY-MM` through the same
 Great Expectations gate, snapshot merge and quarantine as the nightly run. A month of the whole country
 is about 0.9 M dossiers; months are ingested one at a time (memory: one month). The last task checks the
-accounting and signals the ranking DAG; rank other periods of the range with *Trigger* on
-`egov_ranking` (param `period`, e.g. `2026` for the year).
+accounting and signals the ranking DAG with every period the months touch: `egov_ranking` then ranks
+each quarter of the range in order, then each year (year to date if the range ends within it), e.g.
+`2026-Q1` … `2026-Q4`, `2026` for a whole year.
 
 **Params.** `as_of` (ISO-8601 with offset) is the cut-off: each dossier as of its last change before it.
 Leave it empty for "now". The same months and `as_of` give the same snapshots (a rerun reuses the files
@@ -48,14 +49,15 @@ its declared row count or digest; nothing of that month was published: clear the
     },
 )
 def egov_bulk_backfill():
-    @task
+    # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key as an XCom of its own
+    @task(multiple_outputs=False)
     def plan(**context) -> dict:
         from egov_index.bulk import plan as backfill_plan
         from egov_index.runtime import backfill_plan_inputs
 
         return backfill_plan(*backfill_plan_inputs(context))
 
-    @task(pool=SERVICE_PORTAL_POOL)
+    @task(pool=SERVICE_PORTAL_POOL, multiple_outputs=False)
     def ingest_catalogue(covered: dict, **context) -> dict:
         from datetime import date
 
@@ -88,7 +90,7 @@ def egov_bulk_backfill():
     def months(covered: dict) -> list[dict]:
         return [{"month": month, "as_of": covered["as_of"]} for month in covered["months"]]
 
-    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ month }}")
+    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ month }}", multiple_outputs=False)
     def pull_month(job: dict) -> dict:
         from datetime import datetime
 
@@ -107,7 +109,8 @@ def egov_bulk_backfill():
         )
         return {**job, "files": len(files), "rows": sum(f.rows for f in files)}
 
-    @task(max_active_tis_per_dagrun=1, map_index_template="{{ month }}")  # one month in memory at a time
+    # one month in memory at a time
+    @task(max_active_tis_per_dagrun=1, map_index_template="{{ month }}", multiple_outputs=False)
     def ingest_month(job: dict, catalogue: dict, reports: list[dict], **context) -> dict:
         from datetime import datetime
 
@@ -124,12 +127,13 @@ def egov_bulk_backfill():
         files = bulk.downloaded(settings, job["month"], as_of, current_units().province_codes())
         return bulk.ingest_month(DataStore(settings.data_root), settings, job["month"], files, context["run_id"])
 
-    @task(outlets=[SNAPSHOTS])
+    @task(outlets=[SNAPSHOTS], multiple_outputs=False)
     def check_accounting(covered: dict, catalogue: dict, reports: list[dict], summaries: list[dict], *, outlet_events) -> dict:
         from egov_index.pipeline import check_accounting
+        from egov_index.runtime import backfill_snapshot_event
 
         totals = check_accounting([catalogue, *reports, *summaries])
-        outlet_events[SNAPSHOTS].extra = {"period": covered["quarters"][-1], "backfill": covered["months"]}
+        outlet_events[SNAPSHOTS].extra = backfill_snapshot_event(covered)  # the periods for the ranking DAG
         return {**covered, **totals}
 
     covered = plan()

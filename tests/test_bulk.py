@@ -196,8 +196,20 @@ def test_a_backfilled_quarter_equals_the_same_quarter_pulled_night_by_night(url:
     assert all(e["outcome"] == "succeeded" for e in batches.values())
 
 
+def asset_event_extras(home: Path, dag_id: str) -> list[dict]:
+    """The extras of the asset events a DAG emitted, from the local metadata DB (Airflow's table)."""
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(home / "airflow.db")) as db:
+        query = "select extra from asset_event where source_dag_id = ? order by id"
+        return [json.loads(extra) for (extra,) in db.execute(query, (dag_id,))]
+
+
 def test_the_backfill_dag_publishes_a_month_through_airflow(tmp_path: Path) -> None:
-    """`airflow dags test egov_bulk_backfill` for one month: 34 province files, one checked batch."""
+    """`airflow dags test egov_bulk_backfill` for one month: 34 province files, one checked batch, and
+    the snapshot event names the periods the ranking DAG ranks (the month's quarter, then its year)."""
     from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
 
     home, data = tmp_path / "airflow", tmp_path / "data"
@@ -216,6 +228,8 @@ def test_the_backfill_dag_publishes_a_month_through_airflow(tmp_path: Path) -> N
     exported = dossier_export("2026-08", AS_OF, dossiers_per_day=600, defect_rate=0.002)
     assert august.num_rows + quarantined.num_rows == exported.num_rows
     assert quarantined.num_rows > 0  # the reference server's defects were held back, not lost
+    [extra] = asset_event_extras(home, "egov_bulk_backfill")
+    assert extra == {"period": "2026-Q3", "periods": ["2026-Q3", "2026"], "backfill": ["2026-08"]}
 
 
 def test_a_backfill_plan_covers_its_months_quarters_and_catalogue_day() -> None:

@@ -1,21 +1,24 @@
-"""Where the pipeline meets Airflow: connections -> endpoints, run context -> day and period.
+"""Where the pipeline meets Airflow: connections -> endpoints, run context -> day and periods.
 
 The nightly run fires at 01:30 Asia/Ho_Chi_Minh with a one-day data interval
 ending at the run time; the data it pulls is the previous *local civil day*
 (00:00-24:00 +07:00), computed explicitly here. Manual and asset-triggered runs
 may carry no data interval: then ``params['day']`` / ``params['period']`` decide,
-else the day before the run's local date.
+else (ranking) the periods the triggering asset events name, else the day before the run's local date.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from egov_index.periods import LOCAL_TZ, parse_period, quarter_of
 from egov_index.pull import SourceEndpoint
+
+log = logging.getLogger(__name__)
 
 
 def endpoint_from_connection(conn_id: str) -> SourceEndpoint:
@@ -72,21 +75,67 @@ def data_day(context: Mapping[str, Any]) -> date:
     return _local_date(context["dag_run"].run_after) - timedelta(days=1)
 
 
-def ranking_period(context: Mapping[str, Any]) -> str:
-    """The period a ranking run computes: params, else the triggering snapshot's, else last day's quarter."""
+def ranking_order(labels: Iterable[str]) -> list[str]:
+    """Period labels checked, de-duplicated and in the order they are ranked: quarters chronologically,
+    then years chronologically (a rank change reads the earlier period's published ranking)."""
+    periods = {parse_period(str(label)) for label in labels}
+    return [p.label for p in sorted(periods, key=lambda p: (not p.is_quarter, p.start))]
+
+
+def ranking_periods(context: Mapping[str, Any]) -> list[str]:
+    """The periods a ranking run computes, in order: ``params['period']`` alone if given; else every
+    period the triggering asset events ask for (their ``periods`` lists and ``period`` values, see
+    :func:`ranking_order`); else the quarter of the day before the run's local date."""
     params = context.get("params") or {}
     if params.get("period"):
-        return parse_period(str(params["period"])).label
+        return [parse_period(str(params["period"])).label]
     events = context.get("triggering_asset_events") or {}
-    periods = sorted(
-        str(event.extra["period"])
-        for asset_events in events.values()
-        for event in asset_events
-        if (event.extra or {}).get("period")
-    )
-    if periods:
-        return periods[-1]
-    return quarter_of(_local_date(context["dag_run"].run_after) - timedelta(days=1))
+    wanted: list[str] = []
+    for asset_events in events.values():
+        for event in asset_events:
+            extra = event.extra or {}
+            wanted.extend(str(label) for label in extra.get("periods") or ())
+            if extra.get("period"):
+                wanted.append(str(extra["period"]))
+    if wanted:
+        return ranking_order(wanted)
+    return [quarter_of(_local_date(context["dag_run"].run_after) - timedelta(days=1))]
+
+
+def rank_in_order(periods: Iterable[str], rank: Callable[[str], dict]) -> list[dict]:
+    """``rank(period)`` for each period, one after the other; the summaries in the same order.
+
+    A failure re-raises the original exception (its type decides the retry, see dag_defaults.FAIL_FAST)
+    with a note naming the period that failed and those already published before it.
+    """
+    summaries: list[dict] = []
+    done: list[str] = []
+    for period in periods:
+        try:
+            summaries.append(rank(period))
+        except Exception as exc:
+            published = ", ".join(done) or "none"
+            message = f"ranking of {period} failed; published before it in this run: {published}"
+            log.error("%s", message)
+            exc.add_note(message)
+            raise
+        done.append(period)
+    return summaries
+
+
+def backfill_snapshot_event(covered: Mapping[str, Any]) -> dict[str, Any]:
+    """The extra of a bulk backfill's snapshot event (``covered``: :func:`egov_index.bulk.plan`'s result).
+
+    ``periods``: every quarter the months touch, then every year (year to date when partial), for
+    :func:`ranking_periods`; ``period`` (the last quarter) is kept for older readers.
+    """
+    quarters = [str(q) for q in covered["quarters"]]
+    years = [q[:4] for q in quarters]
+    return {
+        "period": ranking_order(quarters)[-1],
+        "periods": ranking_order([*quarters, *years]),
+        "backfill": list(covered["months"]),
+    }
 
 
 def backfill_plan_inputs(context: Mapping[str, Any]) -> tuple[str, str, datetime | None, datetime]:
