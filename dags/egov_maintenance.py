@@ -54,7 +54,7 @@ def egov_maintenance():
 
         return DataStore(Settings.from_env().data_root).clean_staging()
 
-    @task
+    @task(multiple_outputs=False)  # `-> dict` alone would also push every key as an XCom of its own
     def apply_retention(**context) -> dict:
         from egov_index.config import Settings
         from egov_index.retention import RetentionPolicy, apply_retention
