@@ -624,14 +624,16 @@ class SourceServer:
 
 
 @pytest.fixture(scope="session")
-def native_root() -> Iterator[Path]:
+def native_root(request: pytest.FixtureRequest) -> Iterator[Path]:
     # not pytest's tmp dir: that is private to root (0700) and the postgres user must reach its cluster
     root = Path(tempfile.mkdtemp(prefix="egov-native-"))
     root.chmod(0o755)
     yield root
-    print(f"\nnative Airflow session directory (component logs under logs/): {root}")
-    # the throwaway cluster's files go; its log stays in logs/
-    shutil.rmtree(root / "cluster" / "pg", ignore_errors=True)
+    if request.session.testsfailed:  # keep the component logs (logs/) for the diagnosis; the cluster goes
+        print(f"\nnative Airflow session directory (component logs under logs/): {root}")
+        shutil.rmtree(root / "cluster" / "pg", ignore_errors=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
