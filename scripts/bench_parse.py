@@ -33,10 +33,12 @@ after one untimed warm-up report (bytecode compiled, disk cache warm, as for a d
 reference, ``python -X importtime`` runs the file after importing what the report's process has already
 imported (``airflow.sdk`` and the DagBag) and lists the imports that cost the time, and how long the file
 took to run in total (the rest is building the DAG); then ``build_profile`` parses the file 100 times more in
-one DagBag process and prints the time per parse, the garbage collector's part of it, the number of tasks
+one DagBag process and prints the time per parse (median and mean), the garbage collector's part of it, the number of tasks
 and params, and under cProfile each component's share: Airflow's task construction, the @task
 signature/type-hint introspection, the deep copies of the DAG params into every task, the Param schema
-validation (jsonschema), the DAG definitions, the DagBag itself, and the file's own top-level code.
+validation (jsonschema), the DAG definitions, the DagBag itself, and the file's own top-level code; beside
+it, the same loop time of a DAG of as many no-op ``@task``s and nothing else (Airflow's floor for that
+many tasks), each as a ratio to the trivial file's loop time.
 
     python scripts/bench_parse.py [--repeat 5] [--profile]      (--repeat >= 3)
 """
@@ -199,10 +201,13 @@ def on_gc(phase, info):
     else:
         gc_seconds[0] += time.perf_counter() - gc_started[0]
 gc.callbacks.append(on_gc)
-started = time.perf_counter()
+each = []
 for _ in range(parses):
+    started = time.perf_counter()
     bag.process_file(path, only_if_updated=False)
-wall = time.perf_counter() - started
+    each.append(time.perf_counter() - started)
+wall = sum(each)
+median = sorted(each)[len(each) // 2]
 gc.callbacks.remove(on_gc)
 gc.collect()
 gc.freeze()  # the garbage collector's pauses land in whatever code allocates: keep them out of the shares
@@ -217,7 +222,7 @@ for (file, _, name), (_, _, tottime, _, callers) in pstats.Stats(profiler).stats
         rows.extend((caller[0], call[2]) for caller, call in callers.items())
     else:
         rows.append((file, tottime))
-print(json.dumps({"rows": rows, "wall": wall, "gc": gc_seconds[0], "tasks": sum(len(d.tasks) for d in dags),
+print(json.dumps({"rows": rows, "wall": wall, "median": median, "gc": gc_seconds[0], "tasks": sum(len(d.tasks) for d in dags),
                   "params": sum(len(d.params) for d in dags), "dags": len(dags)}))
 """
 # Where a parse's time goes, by the code it runs in (self time of every function, so the shares add up).
@@ -234,7 +239,7 @@ BUILD_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def profile_build(env: dict[str, str], path: Path, parses: int = 100) -> dict[str, Any]:
     """``parses`` DagBag parses of ``path`` in one process (shared imports already loaded): the time per parse
-    and the garbage collector's part of it, then the same under cProfile (collector frozen) for each
+    (median and mean) and the garbage collector's part of the total, then the same under cProfile (collector frozen) for each
     component's share of the time; the file's own top-level code (its module body) is a line of its own."""
     completed = subprocess.run(
         [sys.executable, "-c", BUILD_PROFILE_SNIPPET, str(path), str(parses), str(path.parent)],
@@ -261,13 +266,42 @@ def profile_build(env: dict[str, str], path: Path, parses: int = 100) -> dict[st
         "dags": measured["dags"],
         "tasks": measured["tasks"],
         "params": measured["params"],
-        "ms_per_parse": round(measured["wall"] / parses * 1000, 2),
+        "ms_per_parse": round(measured["median"] * 1000, 2),  # median: a busy machine spoils a few parses
+        "mean_ms_per_parse": round(measured["wall"] / parses * 1000, 2),
         "garbage_collection_ms_per_parse": round(measured["gc"] / parses * 1000, 2),
         "profiled_ms_per_parse": round(total / parses * 1000, 2),
         "share_by_component": {
             label: round(seconds / total, 3) for label, seconds in sorted(shares.items(), key=lambda kv: -kv[1])
         },
     }
+
+
+def noop_dag_source(tasks: int) -> str:
+    """The trivial file with ``tasks`` no-op ``@task``s in a chain: Airflow's own cost of a DAG that size."""
+    chain = " >> ".join(["noop()"] * tasks)
+    return TRIVIAL_SOURCE.replace('"bench_trivial"', f'"bench_noop_{tasks}_tasks"').replace(
+        "    noop()\n", f"    {chain}\n"
+    )
+
+
+def with_noop_floors(env: dict[str, str], work: Path, builds: dict[str, Any]) -> None:
+    """Beside each profiled file, the loop time of a DAG of as many no-op tasks (nothing else: no params,
+    default args, schedule or imports of ours) and both ratios to the trivial file's loop time."""
+    trivial = builds.get(TRIVIAL, {}).get("ms_per_parse")
+    floors: dict[int, float] = {}
+    for name, build in builds.items():
+        tasks = build.get("tasks")
+        if name == TRIVIAL or not tasks:
+            continue
+        if tasks not in floors:
+            path = work / f"noop-{tasks}" / f"noop_{tasks}_tasks.py"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(noop_dag_source(tasks))
+            floors[tasks] = profile_build(env, path).get("ms_per_parse", float("nan"))
+        build["noop_dag_same_tasks_ms_per_parse"] = floors[tasks]
+        if trivial:
+            build["loop_ratio_to_trivial"] = round(build["ms_per_parse"] / trivial, 2)
+            build["noop_dag_same_tasks_ratio_to_trivial"] = round(floors[tasks] / trivial, 2)
 
 
 def chain_folder(root: Path, sources: list[tuple[str, str]]) -> Path:
@@ -357,6 +391,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             profiles[name] = profile_imports({**env, "AIRFLOW__CORE__DAGS_FOLDER": str(alone[name])}, alone[name] / name)
             log(f"cProfile of {name}'s DAG construction")
             builds[name] = profile_build(env, alone[name] / name)
+    with_noop_floors(env, work, builds)
     return {
         "benchmark": "dag_parse",
         "repeat": args.repeat,

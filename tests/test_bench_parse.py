@@ -59,8 +59,17 @@ def test_build_profile_counts_tasks_and_shares_the_time(tmp_path: Path) -> None:
     assert (large["dags"], large["tasks"], large["params"]) == (1, 3, 1)
     for profile in (small, large):
         assert sum(profile["share_by_component"].values()) == pytest.approx(1.0, abs=0.01)
-        assert 0 <= profile["garbage_collection_ms_per_parse"] <= profile["ms_per_parse"]
+        assert 0 <= profile["garbage_collection_ms_per_parse"] <= profile["mean_ms_per_parse"]
     # a scheduled DAG validates its params with jsonschema at every parse; an unscheduled one never does
     validation = "Param schema validation (jsonschema, scheduled DAGs only)"
     assert large["share_by_component"].get(validation, 0) > 0
     assert small["share_by_component"].get(validation, 0) == 0
+
+
+def test_noop_dag_source_has_the_asked_number_of_tasks_in_a_chain(tmp_path: Path) -> None:
+    path = tmp_path / "noop.py"
+    path.write_text(bench_parse.noop_dag_source(4))
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    profile = bench_parse.profile_build(env, path, parses=5)
+    assert "error" not in profile, profile
+    assert (profile["dags"], profile["tasks"], profile["params"]) == (1, 4, 0)
