@@ -333,6 +333,16 @@ def test_long_errors_are_cut_to_one_line():
     assert summary and len(summary) == alerts.MAX_ERROR_CHARS and "\n" not in summary
 
 
+def test_error_summary_carries_the_exception_notes():
+    """The ranking adds a note naming the period that failed and those published before it."""
+    error = FileNotFoundError("no commune-report snapshot for 2026-Q2")
+    error.add_note("ranking of 2026-Q2 failed; published before it in this run: 2026-Q1")
+    assert alerts.error_summary(error) == (
+        "FileNotFoundError: no commune-report snapshot for 2026-Q2 "
+        "ranking of 2026-Q2 failed; published before it in this run: 2026-Q1"
+    )
+
+
 def test_deadline_alert_from_the_context_airflow_passes():
     context = {  # shape of Deadline.handle_miss's context (DAGRunResponse JSON + deadline)
         "dag_run": {

@@ -100,3 +100,24 @@ def test_ranking_ranks_the_resolved_periods_in_one_unmapped_task(dagbag):
     assert {t.task_id for t in rank.upstream_list} == {"resolve_period"}
     assert {t.task_id for t in rank.downstream_list} == {"build_data_docs"}
     assert [outlet.name for outlet in rank.outlets] == [RANKING.name]
+
+
+def test_only_a_source_outage_is_retried():
+    """Every failure type of egov_index.errors fails at once under the DAGs' retry policy, except a
+    source that did not answer (SourceError itself); anything else takes Airflow's normal retries."""
+    import inspect
+
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    from egov_index import errors
+    from egov_index.dag_defaults import FAIL_FAST
+
+    decided = {
+        name: FAIL_FAST.evaluate(cls("x"), try_number=1, max_tries=4).action
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, Exception) and cls.__module__ == errors.__name__
+    }
+    assert decided.pop("SourceError") == RetryAction.DEFAULT
+    assert decided and set(decided.values()) == {RetryAction.FAIL}, decided
+    assert "MissingInputError" in decided
+    assert FAIL_FAST.evaluate(ConnectionError("reset"), try_number=1, max_tries=4).action == RetryAction.DEFAULT

@@ -160,10 +160,14 @@ def run_url(dag_id: str, run_id: str, base_url: str | None = None) -> str:
 
 
 def error_summary(error: BaseException | str | None, limit: int = MAX_ERROR_CHARS) -> str | None:
-    """``Type: message`` on one line, cut to ``limit`` characters."""
+    """``Type: message`` (then the exception's notes, e.g. which periods were published before the one that
+    failed) on one line, cut to ``limit`` characters."""
     if error is None:
         return None
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    if isinstance(error, str):
+        text = error
+    else:
+        text = " ".join([f"{type(error).__name__}: {error}", *map(str, getattr(error, "__notes__", ()))])
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

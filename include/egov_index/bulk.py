@@ -31,6 +31,7 @@ import pyarrow as pa
 from egov_index import pull
 from egov_index.config import Settings
 from egov_index.conform import conform_table
+from egov_index.errors import MissingInputError
 from egov_index.periods import LOCAL_TZ, local_day_window
 from egov_index.stages import StageClock, no_stages
 from egov_index.store import DataStore
@@ -175,7 +176,7 @@ def downloaded(
     for code in sorted(province_codes):
         kept = _complete_export(directory, code, fmt)
         if kept is None:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{month}: no complete export of province {code} under {directory}; rerun the pull of this month"
             )
         files.append(kept)

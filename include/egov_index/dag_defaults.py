@@ -34,10 +34,11 @@ FAIL_FAST = ExceptionRetryPolicy(
                 "egov_index.errors.SourceRejectedError",
                 "egov_index.errors.SourceDataError",
                 "egov_index.errors.InboxFilesFailed",
+                "egov_index.errors.MissingInputError",
                 "builtins.ValueError",
             ],
             action=RetryAction.FAIL,
-            reason="bad data, bad configuration or a refused request: a retry cannot fix it",
+            reason="bad data, bad configuration, a refused request or a missing input: a retry cannot fix it",
         )
     ]
 )

@@ -33,3 +33,8 @@ class AccountingError(RuntimeError):
 
 class InboxFilesFailed(RuntimeError):
     """Some inbox files could not be ingested (moved to inbox/failed/); the others were."""
+
+
+class MissingInputError(FileNotFoundError):
+    """A snapshot a computation needs does not exist yet (e.g. no commune reports of the period): a retry
+    minutes later will not create it; run the ingest that produces it first."""

@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 from egov_index import __version__, pull, schemas
 from egov_index.config import Settings
 from egov_index.conform import Conformed, conform, quarantine_rows
-from egov_index.errors import AccountingError, InboxFilesFailed
+from egov_index.errors import AccountingError, InboxFilesFailed, MissingInputError
 from egov_index.header_mapping import UNIT_FIELDS
 from egov_index.periods import (
     LOCAL_TZ,
@@ -651,7 +651,7 @@ def load_period_inputs(store: DataStore, period: str) -> tuple[pd.DataFrame, Dos
     quarters = quarters_of(p) + quarters_of(parse_period(previous_period(period)))
     reports = store.read(SNAPSHOT_DATASETS["commune_reports"], ds.field("period").isin(quarters)).to_pandas()
     if not reports["period"].astype(str).isin(quarters_of(p)).any():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no commune-report snapshot for {period}: run the nightly ingest for a day in {period} first"
         )
     months = sorted({f"{d.year}-{d.month:02d}" for d in pd.date_range(p.start, p.end, freq="MS")})
@@ -670,7 +670,7 @@ def catalogue_on(store: DataStore, day: date) -> pd.DataFrame:
     dataset = SNAPSHOT_DATASETS["procedures"]
     dates = sorted(part["snapshot_date"] for part in store.partitions(dataset))
     if not dates:
-        raise FileNotFoundError(f"no procedure catalogue snapshot under {store.root}: ingest the catalogue first")
+        raise MissingInputError(f"no procedure catalogue snapshot under {store.root}: ingest the catalogue first")
     chosen = max((d for d in dates if d <= day.isoformat()), default=dates[-1])
     catalogue = store.read_partition(dataset, {"snapshot_date": chosen}).to_pandas()
     return catalogue.assign(snapshot_date=chosen)

@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from egov_index.errors import MissingInputError
+
 RAW_DIR = "raw"
 FILES_DIR = "files"
 ATTEMPT_PREFIX = "attempt-"
@@ -240,11 +242,11 @@ class RawArchive:
         return PageRecorder(directory, dataset, partition, endpoint, run_id)
 
     def latest_complete(self, dataset: str, partition: str) -> ArchivedBatch:
-        """The newest attempt with a ``_complete.json``; FileNotFoundError if there is none."""
+        """The newest attempt with a ``_complete.json``; MissingInputError (a FileNotFoundError) if there is none."""
         base = self.partition_dir(dataset, partition)
         attempts = sorted(base.glob(f"{ATTEMPT_PREFIX}*/{COMPLETE_FILE}"), reverse=True) if base.is_dir() else []
         if not attempts:
-            raise FileNotFoundError(f"no complete raw archive of {dataset} partition {partition} under {base}")
+            raise MissingInputError(f"no complete raw archive of {dataset} partition {partition} under {base}")
         complete_file = attempts[0]
         return ArchivedBatch(dataset, partition, complete_file.parent, json.loads(complete_file.read_text()))
 
