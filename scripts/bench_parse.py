@@ -148,15 +148,14 @@ def summarise(runs: dict[str, list[float]], files: list[str]) -> dict[str, Any]:
     }
 
 
+def run_python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter on ``args`` in ``env``, output captured (a profile runs in a process of its own)."""
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
 def profile_imports(env: dict[str, str], path: Path, top: int = 12) -> dict[str, Any]:
     """What running ``path`` imports beyond what a DagBag process already has, by cost (python -X importtime)."""
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", PROFILE_SNIPPET, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_python(env, "-X", "importtime", "-c", PROFILE_SNIPPET, str(path))
     if completed.returncode != 0:
         return {"error": completed.stderr[-2000:]}
     after_mark = completed.stderr.split(MARK, 1)[-1]
@@ -238,16 +237,11 @@ BUILD_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def profile_build(env: dict[str, str], path: Path, parses: int = 100) -> dict[str, Any]:
-    """``parses`` DagBag parses of ``path`` in one process (shared imports already loaded): the time per parse
-    (median and mean) and the garbage collector's part of the total, then the same under cProfile (collector frozen) for each
-    component's share of the time; the file's own top-level code (its module body) is a line of its own."""
-    completed = subprocess.run(
-        [sys.executable, "-c", BUILD_PROFILE_SNIPPET, str(path), str(parses), str(path.parent)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """``parses`` DagBag parses of ``path`` in one process (shared imports already loaded): the time per
+    parse (median and mean) and the garbage collector's part of the total, then the same under cProfile
+    (collector frozen) for each component's share of the time; the file's own top-level code (its module
+    body) is a line of its own."""
+    completed = run_python(env, "-c", BUILD_PROFILE_SNIPPET, str(path), str(parses), str(path.parent))
     if completed.returncode != 0:
         return {"error": completed.stderr[-2000:]}
     measured = json.loads(completed.stdout.strip().splitlines()[-1])
