@@ -28,8 +28,9 @@ Trigger it with `{"dry_run": true}` to see in the task's return value (XCom) wha
 **When it fails.**
 - *ValueError (retention settings)*: fix `EGOV_RETENTION_*` in the environment, clear the task.
 - *OSError / permission errors*: the data root (local volume or S3 bucket) is not writable by the
-  worker, or S3 credentials expired; fix access and clear the task. Nothing is half-deleted: a
-  partition disappears in one step for readers (one rename locally, its manifest first on S3).
+  worker, or S3 credentials expired; fix access and clear the task. No reader sees a half-deleted
+  partition: it disappears in one step (one rename locally, its manifest first on S3). An export set is
+  deleted file by file, each file's metadata first: what is left is re-downloaded, never taken for complete.
 - Skipping a day is harmless: the next run deletes whatever is due.
 """
 

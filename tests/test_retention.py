@@ -13,6 +13,7 @@ import pytest
 
 from egov_index import bulk, pull
 from egov_index.config import Settings
+from egov_index.errors import MissingInputError
 from egov_index.periods import LOCAL_TZ
 from egov_index.retention import RetentionPolicy, apply_retention
 from egov_index.source_server.generator import dossier_export
@@ -52,21 +53,32 @@ def touch(path: Path, written: datetime) -> None:
 
 
 def downloaded(root: Path, month: str, as_of: datetime, written: datetime, codes: list[str] = CODES) -> Path:
-    """One month's export set as ``bulk.pull_month`` leaves it, its files last written at ``written``."""
+    """One month's export set as ``bulk.pull_month`` leaves it, its files (and folder) last written at
+    ``written``."""
     bulk.pull_month(settings_for(root), ENDPOINT, month, as_of, codes)
     directory = bulk.export_dir(root, month, as_of)
     for path in directory.iterdir():
         touch(path, written)
+    touch(directory, written)
     return directory
 
 
 def killed_download(directory: Path, code: str, written: datetime) -> Path:
-    """What a download killed mid-transfer leaves: ``province=<code>.parquet.partial``."""
+    """What a download killed mid-transfer leaves: ``province=<code>.parquet.partial``; the folder's time
+    becomes the partial's if that is newer."""
+    existed = directory.exists()
+    folder_time = datetime.fromtimestamp(directory.stat().st_mtime, UTC) if existed else written
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / f"province={code}.parquet{pull.PARTIAL_SUFFIX}"
     partial.write_bytes(b"PAR1 half a file")
     touch(partial, written)
+    touch(directory, max(folder_time, written))
     return partial
+
+
+def retention(root: Path, policy: RetentionPolicy | None = None, **options):
+    """apply_retention at NOW, a complete export set being one of both CODES."""
+    return apply_retention(DataStore(root), policy or RetentionPolicy(), now=NOW, export_provinces=CODES, **options)
 
 
 def relative(root: Path, path: Path) -> str:
@@ -78,7 +90,6 @@ def tree(root: Path) -> dict[str, int]:
 
 
 def test_superseded_sets_older_than_the_policy_go_and_the_newest_complete_set_of_each_month_stays(tmp_path):
-    store = DataStore(tmp_path)
     may_first = downloaded(tmp_path, "2026-05", AS_OF_JUN, ago(100))  # superseded: goes, with its as_of
     may = downloaded(tmp_path, "2026-05", AS_OF_JUL, ago(70))  # the newest of May: stays, however old
     june_old = downloaded(tmp_path, "2026-06", AS_OF_JUL, ago(70))  # superseded: goes
@@ -98,17 +109,17 @@ def test_superseded_sets_older_than_the_policy_go_and_the_newest_complete_set_of
         touch(stray, ago(400))
     before = tree(tmp_path)
 
-    dry = apply_retention(store, RetentionPolicy(), dry_run=True, now=NOW)
+    dry = retention(tmp_path, dry_run=True)
     assert tree(tmp_path) == before  # a dry run deletes nothing
     assert [d.target for d in dry.deletions] == [relative(tmp_path, may_first), relative(tmp_path, june_old)]
     assert dry.as_dict()["count"] == 2 and dry.as_dict()["dry_run"]
     reasons = {d.target: d.reason for d in dry.deletions}
     assert reasons[relative(tmp_path, june_old)] == (
-        "2 export files, superseded by as_of=20260801T000000+0700; "
-        f"last written {ago(70).astimezone(UTC):%Y-%m-%d %H:%M} UTC, more than 35 days ago"
+        "complete, superseded by the complete as_of=20260801T000000+0700; "
+        f"last written or used {ago(70).astimezone(UTC):%Y-%m-%d %H:%M} UTC, more than 35 days ago"
     )
 
-    real = apply_retention(store, RetentionPolicy(), now=NOW)
+    real = retention(tmp_path)
     assert real.deletions == dry.deletions and not real.dry_run
     assert not may_first.parent.exists()  # its as_of directory held nothing else
     assert not june_old.exists() and june_old.parent.exists()  # May of the same as_of stays
@@ -120,10 +131,10 @@ def test_superseded_sets_older_than_the_policy_go_and_the_newest_complete_set_of
     ]:
         files = bulk.downloaded(settings_for(tmp_path), month, as_of, CODES)  # still complete, reusable
         assert kept.is_dir() and bulk.read_month(files).num_rows == sum(f.rows for f in files) > 0
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(MissingInputError):
         bulk.downloaded(settings_for(tmp_path), "2026-06", AS_OF_JUL, CODES)
     assert all(stray.exists() for stray in strays)
-    assert apply_retention(store, RetentionPolicy(), dry_run=True, now=NOW).deletions == []
+    assert retention(tmp_path, dry_run=True).deletions == []
 
 
 @pytest.mark.parametrize(
@@ -137,7 +148,7 @@ def test_superseded_sets_older_than_the_policy_go_and_the_newest_complete_set_of
 def test_a_superseded_set_goes_once_last_written_more_than_export_keep_days_ago(tmp_path, age, deleted):
     old = downloaded(tmp_path, "2026-07", AS_OF_AUG, NOW - age)
     newest = downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(5))
-    result = apply_retention(DataStore(tmp_path), RetentionPolicy(export_keep_days=35), now=NOW)
+    result = retention(tmp_path, RetentionPolicy(export_keep_days=35))
     assert [d.target for d in result.deletions] == ([relative(tmp_path, old)] if deleted else [])
     assert old.exists() is not deleted and newest.exists()
 
@@ -147,13 +158,12 @@ def test_the_set_age_is_its_last_written_file(tmp_path):
     old = downloaded(tmp_path, "2026-07", AS_OF_AUG, ago(60))
     touch(old / "province=31.parquet.meta.json", ago(10))
     downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(5))
-    assert apply_retention(DataStore(tmp_path), RetentionPolicy(), dry_run=True, now=NOW).deletions == []
-    result = apply_retention(DataStore(tmp_path), RetentionPolicy(export_keep_days=0), dry_run=True, now=NOW)
+    assert retention(tmp_path, dry_run=True).deletions == []
+    result = retention(tmp_path, RetentionPolicy(export_keep_days=0), dry_run=True)
     assert [d.target for d in result.deletions] == [relative(tmp_path, old)]  # 0: only the newest set stays
 
 
 def test_stale_partial_files_go_and_a_running_download_keeps_its_set(tmp_path):
-    store = DataStore(tmp_path)
     # August: its newest (only) set, next to which downloads were killed and one is running
     august = downloaded(tmp_path, "2026-08", AS_OF_SEP, ago(10), codes=["12"])
     killed = killed_download(august, "31", ago(2))
@@ -169,13 +179,14 @@ def test_stale_partial_files_go_and_a_running_download_keeps_its_set(tmp_path):
     june_killed = bulk.export_dir(tmp_path, "2026-06", AS_OF_AUG)
     killed_download(june_killed, "12", ago(50))
 
-    result = apply_retention(store, RetentionPolicy(), now=NOW)
+    result = retention(tmp_path)
     partial = "partial download left by a killed pull, last written {:%Y-%m-%d %H:%M} UTC"
     assert {d.target: d.reason for d in result.deletions} == {
         relative(tmp_path, killed): partial.format(ago(2).astimezone(UTC)),
         relative(tmp_path, killed_just_over_a_day): partial.format(ago(1, seconds=1).astimezone(UTC)),
-        relative(tmp_path, june_killed): "no complete export file (an interrupted download); "
-        "nothing in it but stale partial files",
+        relative(tmp_path, june_killed): "2 of 2 provinces without a complete export file, superseded by the "
+        f"complete as_of=20260701T000000+0700; last written or used {ago(50).astimezone(UTC):%Y-%m-%d %H:%M} UTC, "
+        "more than 35 days ago",
     }
     assert {p.name for p in august.iterdir()} == {
         "province=12.parquet",
@@ -195,7 +206,7 @@ def test_a_set_goes_metadata_first_with_its_orphans_and_leaves_no_empty_director
     orphan.write_bytes(b"PAR1")
     leftover = old / ".province=01.parquet.meta.json.0123abcd.tmp"  # the atomic JSON writer's, killed
     leftover.write_bytes(b"{")
-    for path in (orphan, leftover):
+    for path in (orphan, leftover, old):  # the folder too: its last file was added 60 days ago
         touch(path, ago(60))
     killed_download(old, "02", ago(60))
     downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(5))
@@ -203,9 +214,9 @@ def test_a_set_goes_metadata_first_with_its_orphans_and_leaves_no_empty_director
     rm_file = store.fs.rm_file
     monkeypatch.setattr(store.fs, "rm_file", lambda path: (removed.append(Path(path).name), rm_file(path)))
 
-    result = apply_retention(store, RetentionPolicy(), now=NOW)
+    result = apply_retention(store, RetentionPolicy(), now=NOW, export_provinces=CODES)
     assert [d.target for d in result.deletions] == [relative(tmp_path, old)]
-    assert result.deletions[0].reason.startswith("2 export files, superseded by as_of=20260901T000000+0700;")
+    assert result.deletions[0].reason.startswith("complete, superseded by the complete as_of=20260901T000000+0700;")
     assert len(removed) == 2 * len(CODES) + 3 and not old.parent.exists()
     for code in CODES:  # never an export file without its metadata: the metadata goes first
         name = f"province={code}.parquet"
@@ -222,4 +233,4 @@ def test_export_keep_days_comes_from_the_environment_and_is_not_negative(monkeyp
 
 
 def test_no_export_directory_no_export_deletions(tmp_path):
-    assert apply_retention(DataStore(tmp_path), RetentionPolicy(), now=NOW).deletions == []
+    assert retention(tmp_path).deletions == []

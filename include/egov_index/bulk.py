@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -92,6 +93,8 @@ def pull_month(
             kept = pull.fetch_dossier_export(endpoint, month, as_of, _export_path(directory, code, fmt), code, fmt)
             meta = {k: v for k, v in asdict(kept).items() if k != "path"}
             write_json_atomic(_meta_path(kept.path), meta)  # last: it marks the file complete
+        else:
+            os.utime(_meta_path(kept.path))  # reused: retention counts a set's age from its last use
         files.append(kept)
     log.info("%s: %d export files, %d dossiers", month, len(files), sum(f.rows for f in files))
     return files
@@ -189,6 +192,18 @@ def _export_path(directory: Path, province_code: str, fmt: str) -> Path:
 
 def _meta_path(path: Path) -> Path:
     return path.with_name(path.name + META_SUFFIX)
+
+
+def complete_provinces(file_names: Collection[str]) -> set[str]:
+    """The provinces whose export file is complete among a month folder's ``file_names``: its metadata,
+    written last once the file is checked, beside it (``province=<code>.<format>`` + ``.meta.json``)."""
+    names = set(file_names)
+    return {
+        stem.removeprefix("province=")
+        for name in names
+        for stem, _, fmt in [name.rpartition(".")]
+        if stem.startswith("province=") and fmt in pull.EXPORT_FORMATS and name + META_SUFFIX in names
+    }
 
 
 def _complete_export(directory: Path, province_code: str, fmt: str) -> pull.ExportFile | None:

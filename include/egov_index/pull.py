@@ -295,7 +295,6 @@ def fetch_dossier_export(
     if province_code is not None:
         params["province_code"] = province_code
     where = f"{endpoint.name}: GET {EXPORT_PATH} ({month}{'' if province_code is None else ', province ' + province_code})"
-    dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
     digest = hashlib.sha256()
     with make_session(endpoint) as session:
@@ -303,6 +302,8 @@ def fetch_dossier_export(
         with response:
             declared_rows = response.headers.get("X-Total-Count")
             declared_sha = response.headers.get("X-Content-SHA256")
+            # the folder only now, beside the first byte: retention never meets an empty folder of a download
+            dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with partial.open("wb") as out:
                     for chunk in response.iter_content(_CHUNK):

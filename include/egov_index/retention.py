@@ -9,37 +9,40 @@ started more than ``raw_keep_days`` ago are deleted, except the newest complete 
 batch (the one a replay uses). Inbox file copies (``raw/<dataset>/<batch>/files``) are kept.
 
 Bulk export files (``raw/dossier_exports/as_of=<stamp>/month=<YYYY-MM>/``, see :mod:`egov_index.bulk`)
-are kept and deleted by set: one month of one cut-off (``as_of``). A set last written more than
-``export_keep_days`` ago is deleted, except the newest complete set of its month (the newest ``as_of``
-holding at least one export file with its ``.meta.json``). A set's time is the newest modification
-time of its files: bulk writes a file's ``.meta.json`` last, once the file is checked, and records no
-time in it (its ``as_of`` is the source's cut-off, not when the file was fetched); a ``.partial``
-younger than a day (a download running) makes the set young too.
+are kept and deleted by set: one month of one cut-off (``as_of``). A set last written or used more than
+``export_keep_days`` ago is deleted, except the newest complete set of its month and a set a download is
+running into. *Complete* is what ``bulk.downloaded`` needs to ingest the month: a checked export file
+(its ``.meta.json``, written last, beside it: ``bulk.complete_provinces``) for every province of the
+registry. A set's time is the newest modification time of its files and of its folder: bulk writes a
+file's ``.meta.json`` last and touches it again when a rerun reuses the file, and records no time in it
+(its ``as_of`` is the source's cut-off, not when the file was fetched). A ``.partial`` younger than a day
+means a download is running: the set is kept whatever its age.
 
 The newest complete set of each month is kept rather than the one its snapshot was ingested from.
 That one is knowable only indirectly: ``ingest_month`` ledgers the batch ``month-YYYY-MM`` with a
 digest over its files' sha256 (``payload_sha256``), not their ``as_of`` or path, so finding it means
 opening the SQL ledger and matching every set's metadata against it. The newest complete set is the
 latest cut-off downloaded, the one a re-ingest without re-download would take (as the newest complete
-raw attempt is the one a replay takes); the published snapshots do not depend on the files.
+raw attempt is the one a replay takes); the published snapshots do not depend on the files. A newer set
+left incomplete by a killed backfill never costs the older complete one.
 
 Leftover ``*.partial`` files (a killed download; ``pull.fetch_dossier_export`` restarts them from
 zero) go once untouched for a day. A set is deleted file by file, each ``.meta.json`` before its
 export file (a half-deleted set is never taken for complete: bulk downloads a file without metadata
 again), and a directory left empty is removed. Nothing outside ``raw/dossier_exports/as_of=*/month=*``
-is touched.
+is touched. The export files are local (``bulk.export_dir`` writes under the data root's local path).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from egov_index.bulk import AS_OF_STAMP, EXPORTS_DIR, META_SUFFIX
+from egov_index.bulk import AS_OF_STAMP, EXPORTS_DIR, META_SUFFIX, complete_provinces
 from egov_index.periods import quarter_of
 from egov_index.pipeline import QUARANTINE, SNAPSHOT_DATASETS, VALIDATION_RESULTS
 from egov_index.pull import PARTIAL_SUFFIX
@@ -95,14 +98,20 @@ class RetentionResult:
 
 
 def apply_retention(
-    store: DataStore, policy: RetentionPolicy, *, dry_run: bool = False, now: datetime | None = None
+    store: DataStore,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    export_provinces: Collection[str] | None = None,
 ) -> RetentionResult:
-    """Delete what the policy lets go (or, with ``dry_run``, only list it)."""
+    """Delete what the policy lets go (or, with ``dry_run``, only list it). ``export_provinces``: the
+    provinces a complete export set holds (default: the registry's current provinces)."""
     now = now or datetime.now(UTC)
     planned = [
         *_expired_partitions(store, policy),
         *_expired_attempts(store, policy, now),
-        *_expired_exports(store, policy, now),
+        *_expired_exports(store, policy, now, export_provinces),
     ]
     if not dry_run:
         for _, delete in planned:
@@ -197,23 +206,34 @@ class ExportSet:
     directory: StorePath
     as_of: datetime
     written: dict[str, datetime]  # file name -> modification time
+    folder_written: datetime | None  # the folder's own modification time (a file added, renamed or removed)
 
     @property
     def target(self) -> str:
         return "/".join([EXPORTS_DIR, self.directory.parent.name, self.directory.name])
 
-    @property
-    def complete(self) -> list[str]:
-        """The export files with their metadata (which bulk writes last, once a file is checked)."""
-        return [name for name in self.written if name + META_SUFFIX in self.written]
+    def missing(self, provinces: Collection[str]) -> list[str]:
+        """The provinces without a complete export file (``bulk.complete_provinces``)."""
+        return sorted(set(provinces) - complete_provinces(self.written))
+
+    def partials(self) -> dict[str, datetime]:
+        return {n: t for n, t in self.written.items() if n.endswith(PARTIAL_SUFFIX)}
 
     def stale_partials(self, cutoff: datetime) -> list[str]:
-        return sorted(n for n, t in self.written.items() if n.endswith(PARTIAL_SUFFIX) and t < cutoff)
+        return sorted(n for n, t in self.partials().items() if t < cutoff)
+
+    def downloading(self, cutoff: datetime) -> bool:
+        """A partial file written since ``cutoff``: a download is running into the set."""
+        return any(t >= cutoff for t in self.partials().values())
 
     def last_written(self, partial_cutoff: datetime) -> datetime | None:
-        """When the set was last written, leaving out the partial files of killed downloads."""
+        """When the set was last written or used (bulk touches a reused file's metadata), leaving out the
+        partial files of killed downloads."""
         stale = set(self.stale_partials(partial_cutoff))
-        return max((t for n, t in self.written.items() if n not in stale), default=None)
+        times = [t for n, t in self.written.items() if n not in stale]
+        if self.folder_written is not None:  # conservative: a file added, renamed or removed keeps it young
+            times.append(self.folder_written)
+        return max(times, default=None)
 
 
 def _export_as_of(name: str) -> datetime | None:
@@ -226,15 +246,24 @@ def _export_as_of(name: str) -> datetime | None:
         return None
 
 
+def _modified(path: StorePath) -> datetime | None:
+    """``path``'s modification time; None if it vanished meanwhile or the store has none for it."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except (FileNotFoundError, AttributeError, KeyError, TypeError):  # object stores: no folder times
+        return None
+
+
 def _written(directory: StorePath) -> dict[str, datetime]:
     """The files of a directory and their modification times (a file renamed meanwhile is left out)."""
     written = {}
     for entry in directory.iterdir():
         try:
-            if entry.is_file():
-                written[entry.name] = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+            is_file = entry.is_file()
         except FileNotFoundError:  # a running download renamed its .partial into place
             continue
+        if is_file and (modified := _modified(entry)) is not None:
+            written[entry.name] = modified
     return written
 
 
@@ -249,35 +278,42 @@ def _export_sets(store: DataStore) -> dict[str, list[ExportSet]]:
         if as_of is None:
             continue  # not a directory bulk writes: never touched
         for month_dir in sorted(d for d in as_of_dir.iterdir() if d.is_dir() and d.name.startswith("month=")):
-            by_month[month_dir.name].append(ExportSet(month_dir, as_of, _written(month_dir)))
+            by_month[month_dir.name].append(ExportSet(month_dir, as_of, _written(month_dir), _modified(month_dir)))
     return {month: sorted(sets, key=lambda s: s.as_of) for month, sets in by_month.items()}
 
 
 def _expired_exports(
-    store: DataStore, policy: RetentionPolicy, now: datetime
+    store: DataStore, policy: RetentionPolicy, now: datetime, provinces: Collection[str] | None
 ) -> list[tuple[Deletion, Callable[[], None]]]:
     cutoff, partial_cutoff = now - timedelta(days=policy.export_keep_days), now - PARTIAL_KEEP
+    by_month = _export_sets(store)
+    if by_month and provinces is None:
+        from egov_index.registry import current_units  # what bulk.downloaded asks of a month: every province
+
+        provinces = current_units().province_codes()
     planned = []
-    for sets in _export_sets(store).values():
-        newest = next((s for s in reversed(sets) if s.complete), None)
+    for sets in by_month.values():
+        newest = next((s for s in reversed(sets) if not s.missing(provinces or ())), None)
         for export in sets:
             written = export.last_written(partial_cutoff)
-            if export is newest or (written is not None and written >= cutoff):
-                stale = export.stale_partials(partial_cutoff)
+            stale = export.stale_partials(partial_cutoff)
+            if export is newest or export.downloading(partial_cutoff) or (written is not None and written >= cutoff):
                 planned += [_partial_deletion(store, export, name) for name in stale]
                 continue
+            missing = export.missing(provinces or ())
             state = (
-                f"{len(export.complete)} export files, superseded by {newest.directory.parent.name}"
-                if export.complete and newest
-                else "no complete export file (an interrupted download)"
+                f"{len(missing)} of {len(provinces or ())} provinces without a complete export file"
+                if missing
+                else "complete"
             )
+            if newest is not None:
+                state += f", superseded by the complete {newest.directory.parent.name}"
             age = (
-                f"last written {written:%Y-%m-%d %H:%M} UTC, more than {policy.export_keep_days} days ago"
+                f"last written or used {written:%Y-%m-%d %H:%M} UTC, more than {policy.export_keep_days} days ago"
                 if written
                 else "nothing in it but stale partial files"
             )
-            reason = f"{state}; {age}"
-            planned.append((Deletion(export.target, reason), _export_set_deleter(store, export)))
+            planned.append((Deletion(export.target, f"{state}; {age}"), _export_set_deleter(store, export)))
     return planned
 
 
