@@ -19,8 +19,9 @@ declared row count and digest) and publishes the month as one batch `month-YYYY-
 Great Expectations gate, snapshot merge and quarantine as the nightly run. A month of the whole country
 is about 0.9 M dossiers; months are ingested one at a time (memory: one month). The last task checks the
 accounting and signals the ranking DAG with every period the months touch: `egov_ranking` then ranks
-each quarter of the range in order, then each year (year to date if the range ends within it), e.g.
-`2026-Q1` … `2026-Q4`, `2026` for a whole year.
+each quarter of the range in order, then each year the range covers from its January on (year to date
+if the range ends within it), e.g. `2026-Q1` … `2026-Q4`, `2026` for a whole year; a year entered
+mid-way is ranked by hand once complete (`{"period": "2025"}`).
 
 **Params.** `as_of` (ISO-8601 with offset) is the cut-off: each dossier as of its last change before it.
 Leave it empty for "now". The same months and `as_of` give the same snapshots (a rerun reuses the files

@@ -43,16 +43,20 @@ def test_ranking_periods_param_alone_overrides_the_events():
         ranking_periods({"params": {"period": "2026-Q5"}})
 
 
-def test_ranking_periods_of_a_backfill_event_are_its_quarters_then_its_years():
+def test_ranking_periods_of_a_backfill_event_are_its_quarters_then_the_years_it_covers_from_january():
     covered = {"months": ["2025-11", "2025-12", "2026-01", "2026-02"], "quarters": ["2025-Q4", "2026-Q1"]}
     extra = backfill_snapshot_event(covered)
     assert extra == {
         "period": "2026-Q1",  # the last quarter, for readers of the old extra
-        "periods": ["2025-Q4", "2026-Q1", "2025", "2026"],
+        "periods": ["2025-Q4", "2026-Q1", "2026"],  # 2025 entered in November: not ranked as a year
         "backfill": covered["months"],
     }
     context = {"params": {}, "triggering_asset_events": events(extra), "dag_run": RUN}
-    assert ranking_periods(context) == ["2025-Q4", "2026-Q1", "2025", "2026"]
+    assert ranking_periods(context) == ["2025-Q4", "2026-Q1", "2026"]
+    august = backfill_snapshot_event({"months": ["2026-08"], "quarters": ["2026-Q3"]})
+    assert august["periods"] == ["2026-Q3"]
+    gap = backfill_snapshot_event({"months": ["2026-01", "2026-03"], "quarters": ["2026-Q1"]})
+    assert gap["periods"] == ["2026-Q1"]  # February missing: the year to date is not covered
     quarters = ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
     year = backfill_snapshot_event({"months": [f"2026-{m:02d}" for m in range(1, 13)], "quarters": quarters})
     assert year["periods"] == [*quarters, "2026"] and year["period"] == "2026-Q4"
@@ -114,3 +118,8 @@ def test_endpoint_from_connection_parts():
     assert e.base_url == "https://portal.example.vn/api"
     with pytest.raises(ValueError, match="bearer token"):
         endpoint_from_parts("c", "h", None, None, None)
+
+
+def test_ranking_periods_take_a_lone_label_given_as_text():
+    context = {"params": {}, "triggering_asset_events": events({"periods": "2026"}), "dag_run": RUN}
+    assert ranking_periods(context) == ["2026"]

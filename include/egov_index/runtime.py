@@ -94,7 +94,8 @@ def ranking_periods(context: Mapping[str, Any]) -> list[str]:
     for asset_events in events.values():
         for event in asset_events:
             extra = event.extra or {}
-            wanted.extend(str(label) for label in extra.get("periods") or ())
+            periods = extra.get("periods") or ()
+            wanted.extend([periods] if isinstance(periods, str) else (str(label) for label in periods))
             if extra.get("period"):
                 wanted.append(str(extra["period"]))
     if wanted:
@@ -126,16 +127,26 @@ def rank_in_order(periods: Iterable[str], rank: Callable[[str], dict]) -> list[d
 def backfill_snapshot_event(covered: Mapping[str, Any]) -> dict[str, Any]:
     """The extra of a bulk backfill's snapshot event (``covered``: :func:`egov_index.bulk.plan`'s result).
 
-    ``periods``: every quarter the months touch, then every year (year to date when partial), for
-    :func:`ranking_periods`; ``period`` (the last quarter) is kept for older readers.
+    ``periods``: every quarter the months touch, then every year the months cover from its January on
+    (the whole year, or year to date when the range ends within it), for :func:`ranking_periods`; a year
+    entered mid-way (a range from November) is not ranked: its earlier months may never have been
+    ingested, and a ranking of a year's tail would stand as that year's, and as the next year's baseline.
+    ``period`` (the last quarter) is kept for older readers.
     """
     quarters = [str(q) for q in covered["quarters"]]
-    years = [q[:4] for q in quarters]
+    months = {str(m) for m in covered["months"]}
+    years = [year for year in {q[:4] for q in quarters} if _from_january(year, months)]
     return {
         "period": ranking_order(quarters)[-1],
         "periods": ranking_order([*quarters, *years]),
         "backfill": list(covered["months"]),
     }
+
+
+def _from_january(year: str, months: set[str]) -> bool:
+    """``months`` hold every month of ``year`` from January up to the last of them in ``year``."""
+    last = max(int(m[5:]) for m in months if m.startswith(f"{year}-"))
+    return all(f"{year}-{month:02d}" in months for month in range(1, last + 1))
 
 
 def backfill_plan_inputs(context: Mapping[str, Any]) -> tuple[str, str, datetime | None, datetime]:
