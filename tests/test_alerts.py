@@ -343,6 +343,14 @@ def test_error_summary_carries_the_exception_notes():
     )
 
 
+def test_a_long_message_is_cut_before_the_notes():
+    error = ValueError("x" * 5000)
+    error.add_note("ranking of 2026-Q2 failed; published before it in this run: 2026-Q1")
+    summary = alerts.error_summary(error)
+    assert summary and len(summary) == alerts.MAX_ERROR_CHARS
+    assert summary.startswith("ValueError: xxx") and summary.endswith("published before it in this run: 2026-Q1")
+
+
 def test_deadline_alert_from_the_context_airflow_passes():
     context = {  # shape of Deadline.handle_miss's context (DAGRunResponse JSON + deadline)
         "dag_run": {

@@ -188,3 +188,15 @@ def test_an_airflow_object_storage_path_as_the_root(endpoint, bucket, monkeypatc
     store = DataStore(ObjectStoragePath(f"s3://{bucket}/airflow"))  # conn_id=... in a deployment
     store.publish("ranking", {"period": "2026-Q3"}, to_table(frame("2026-Q3"), SCHEMA))
     assert store.read("ranking").num_rows == 3 and store.fs_path(store.root) == f"{bucket}/airflow"
+
+
+def test_the_pipelines_data_root_is_a_folder_and_a_url_is_refused_with_what_to_do(monkeypatch, tmp_path):
+    """The store writes s3:// itself, but the pipeline's raw archive and export files are local: an
+    EGOV_DATA_ROOT URL must not silently become a local folder named "s3:"."""
+    from egov_index.config import Settings
+
+    monkeypatch.setenv("EGOV_DATA_ROOT", "s3://egov-bucket/prefix")
+    with pytest.raises(ValueError, match=r"EGOV_DATA_ROOT='s3://egov-bucket/prefix'.*Mount the bucket"):
+        Settings.from_env()
+    monkeypatch.setenv("EGOV_DATA_ROOT", str(tmp_path / "data"))
+    assert Settings.from_env().data_root == tmp_path / "data"

@@ -164,12 +164,18 @@ def error_summary(error: BaseException | str | None, limit: int = MAX_ERROR_CHAR
     failed) on one line, cut to ``limit`` characters."""
     if error is None:
         return None
+    def one_line(text: str) -> str:
+        return " ".join(text.split())
+
+    def cut(text: str, room: int) -> str:
+        return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+
     if isinstance(error, str):
-        text = error
-    else:
-        text = " ".join([f"{type(error).__name__}: {error}", *map(str, getattr(error, "__notes__", ()))])
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return cut(one_line(error), limit)
+    notes = one_line(" ".join(map(str, getattr(error, "__notes__", ()))))
+    notes = cut(notes, limit // 2)  # the notes keep room: the message is cut first
+    message = cut(one_line(f"{type(error).__name__}: {error}"), limit - len(notes) - 1 if notes else limit)
+    return f"{message} {notes}" if notes else message
 
 
 def when_it_fails(doc_md: str | None, limit: int = MAX_GUIDANCE_CHARS) -> str:

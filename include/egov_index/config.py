@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        data_root = Path(env.get("EGOV_DATA_ROOT", PROJECT_ROOT / "data")).resolve()
+        data_root = local_data_root(str(env.get("EGOV_DATA_ROOT", PROJECT_ROOT / "data")))
         return cls(
             data_root=data_root,
             expectations_dir=Path(env.get("EGOV_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")).resolve(),
@@ -45,3 +46,16 @@ class Settings:
             retention_raw_days=int(env.get("EGOV_RETENTION_RAW_DAYS", "35")),
             retention_export_days=int(env.get("EGOV_RETENTION_EXPORT_DAYS", "35")),
         )
+
+
+def local_data_root(value: str) -> Path:
+    """The pipeline's data root: a local (or mounted shared) folder. A URL is refused with what to do
+    rather than taken for a relative folder named ``s3:``."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        raise ValueError(
+            f"EGOV_DATA_ROOT={value!r}: the pipeline needs a local or mounted folder (the raw archive, bulk "
+            "export files, reports and Data Docs are local files); only the snapshot store itself reads and "
+            "writes URLs (DataStore('s3://...')). Mount the bucket or use shared storage (NFS) and point "
+            "EGOV_DATA_ROOT at the mount."
+        )
+    return Path(value).expanduser().resolve()

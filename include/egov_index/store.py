@@ -49,6 +49,7 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 from upath import UPath
 
 from egov_index import __version__
+from egov_index.errors import MissingInputError
 
 STAGING = "_staging"
 DATA_FILE = "data.parquet"
@@ -422,18 +423,19 @@ class DataStore:
         return doc
 
     def read(self, dataset: str, filter_expr: ds.Expression | None = None) -> pa.Table:
-        """Read the published partitions of a dataset (Hive partitions become string columns)."""
+        """Read the published partitions of a dataset (Hive partitions become string columns);
+        MissingInputError (a FileNotFoundError) if it has none."""
         base = self.root / dataset
         schema = self.schema(dataset)
         if isinstance(base, Path):
             if not base.exists():
-                raise FileNotFoundError(f"dataset {dataset!r} has no published partition under {self.root}")
+                raise MissingInputError(f"dataset {dataset!r} has no published partition under {self.root}")
             source: str | list[str] = str(base)
             keys = _discover_keys(base)
         else:
             manifests = self._manifests(dataset)
             if not manifests:
-                raise FileNotFoundError(f"dataset {dataset!r} has no published partition under {self.root}")
+                raise MissingInputError(f"dataset {dataset!r} has no published partition under {self.root}")
             source = [f"{directory}/{doc['data_file']}" for directory, doc in manifests]
             keys = list(_parse_partition(self.fs_path(base), manifests[0][0]))
         partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
