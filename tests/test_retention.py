@@ -77,8 +77,9 @@ def killed_download(directory: Path, code: str, written: datetime) -> Path:
 
 
 def retention(root: Path, policy: RetentionPolicy | None = None, **options):
-    """apply_retention at NOW, a complete export set being one of both CODES."""
-    return apply_retention(DataStore(root), policy or RetentionPolicy(), now=NOW, export_provinces=CODES, **options)
+    """apply_retention (at NOW unless told), a complete export set being one of both CODES."""
+    options.setdefault("now", NOW)
+    return apply_retention(DataStore(root), policy or RetentionPolicy(), export_provinces=CODES, **options)
 
 
 def relative(root: Path, path: Path) -> str:
@@ -234,3 +235,43 @@ def test_export_keep_days_comes_from_the_environment_and_is_not_negative(monkeyp
 
 def test_no_export_directory_no_export_deletions(tmp_path):
     assert retention(tmp_path).deletions == []
+
+
+def test_a_newer_set_left_incomplete_never_costs_the_older_complete_one(tmp_path):
+    """A backfill with a newer as_of killed after one province: the older set is still the one a
+    re-ingest can read (bulk.downloaded needs every province), so it stays however old."""
+    complete = downloaded(tmp_path, "2026-07", AS_OF_AUG, ago(60))
+    incomplete = downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(50), codes=["12"])
+    result = retention(tmp_path)
+    assert [d.target for d in result.deletions] == [relative(tmp_path, incomplete)]
+    assert result.deletions[0].reason.startswith(
+        "1 of 2 provinces without a complete export file, superseded by the complete as_of=20260801T000000+0700;"
+    )
+    assert bulk.downloaded(settings_for(tmp_path), "2026-07", AS_OF_AUG, CODES) and complete.exists()
+
+
+def test_a_fresh_folder_and_a_running_download_are_never_deleted_even_at_zero_days(tmp_path):
+    """keep 0 days: superseded sets go at once, but not a folder just created for a download, nor a set
+    a download is writing into (its .partial younger than a day)."""
+    downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(5))
+    superseded = downloaded(tmp_path, "2026-07", AS_OF_AUG, ago(3))
+    running = downloaded(tmp_path, "2026-06", AS_OF_JUL, ago(3))  # superseded too, but being re-downloaded
+    downloaded(tmp_path, "2026-06", AS_OF_AUG, ago(2))
+    killed_download(running, "01", ago(minutes=5))
+    just_created = bulk.export_dir(tmp_path, "2026-05", AS_OF_SEP)
+    just_created.mkdir(parents=True)
+    touch(just_created, NOW)
+
+    result = retention(tmp_path, RetentionPolicy(export_keep_days=0))
+    assert [d.target for d in result.deletions] == [relative(tmp_path, superseded)]
+    assert running.exists() and just_created.exists()
+
+
+def test_a_rerun_reusing_a_set_makes_it_young_again(tmp_path):
+    """bulk.pull_month touches the metadata of a file it reuses: a set in use is not deleted under it."""
+    old = downloaded(tmp_path, "2026-07", AS_OF_AUG, ago(60))
+    downloaded(tmp_path, "2026-07", AS_OF_SEP, ago(50))
+    assert [d.target for d in retention(tmp_path, dry_run=True).deletions] == [relative(tmp_path, old)]
+    files = bulk.pull_month(settings_for(tmp_path), ENDPOINT, "2026-07", AS_OF_AUG, CODES)  # all reused
+    assert [f.path.parent for f in files] == [old, old]
+    assert retention(tmp_path, dry_run=True, now=datetime.now(UTC)).deletions == []
