@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from egov_index.dag_defaults import DEFAULT_ARGS, REPORTING_API_POOL, SERVICE_PORTAL_POOL, SNAPSHOTS
+from egov_index.dag_defaults import DEFAULT_ARGS, REPORTING_API_POOL, SERVICE_PORTAL_POOL, SNAPSHOTS, task
 
 DOC = """
 ### Bulk backfill (egov_bulk_backfill)
@@ -50,15 +50,14 @@ its declared row count or digest; nothing of that month was published: clear the
     },
 )
 def egov_bulk_backfill():
-    # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key as an XCom of its own
-    @task(multiple_outputs=False)
+    @task
     def plan(**context) -> dict:
         from egov_index.bulk import plan as backfill_plan
         from egov_index.runtime import backfill_plan_inputs
 
         return backfill_plan(*backfill_plan_inputs(context))
 
-    @task(pool=SERVICE_PORTAL_POOL, multiple_outputs=False)
+    @task(pool=SERVICE_PORTAL_POOL)
     def ingest_catalogue(covered: dict, **context) -> dict:
         from datetime import date
 
@@ -91,7 +90,7 @@ def egov_bulk_backfill():
     def months(covered: dict) -> list[dict]:
         return [{"month": month, "as_of": covered["as_of"]} for month in covered["months"]]
 
-    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ month }}", multiple_outputs=False)
+    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ month }}")
     def pull_month(job: dict) -> dict:
         from datetime import datetime
 
@@ -111,7 +110,7 @@ def egov_bulk_backfill():
         return {**job, "files": len(files), "rows": sum(f.rows for f in files)}
 
     # one month in memory at a time
-    @task(max_active_tis_per_dagrun=1, map_index_template="{{ month }}", multiple_outputs=False)
+    @task(max_active_tis_per_dagrun=1, map_index_template="{{ month }}")
     def ingest_month(job: dict, catalogue: dict, reports: list[dict], **context) -> dict:
         from datetime import datetime
 
@@ -128,7 +127,7 @@ def egov_bulk_backfill():
         files = bulk.downloaded(settings, job["month"], as_of, current_units().province_codes())
         return bulk.ingest_month(DataStore(settings.data_root), settings, job["month"], files, context["run_id"])
 
-    @task(outlets=[SNAPSHOTS], multiple_outputs=False)
+    @task(outlets=[SNAPSHOTS])
     def check_accounting(covered: dict, catalogue: dict, reports: list[dict], summaries: list[dict], *, outlet_events) -> dict:
         from egov_index.pipeline import check_accounting
         from egov_index.runtime import backfill_snapshot_event

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag
 
-from egov_index.dag_defaults import DEFAULT_ARGS, MAINTENANCE_DEADLINE
+from egov_index.dag_defaults import DEFAULT_ARGS, MAINTENANCE_DEADLINE, task
 
 DOC = """
 ### Maintenance (egov_maintenance)
@@ -55,7 +55,7 @@ def egov_maintenance():
 
         return DataStore(Settings.from_env().data_root).clean_staging()
 
-    @task(multiple_outputs=False)  # `-> dict` alone would also push every key as an XCom of its own
+    @task
     def apply_retention(**context) -> dict:
         from egov_index.config import Settings
         from egov_index.retention import RetentionPolicy, apply_retention

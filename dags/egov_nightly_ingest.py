@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
+from airflow.sdk import CronTriggerTimetable, Param, dag, teardown
 
 from egov_index.dag_defaults import (
     DEFAULT_ARGS,
@@ -12,6 +12,7 @@ from egov_index.dag_defaults import (
     REPORTING_API_POOL,
     SERVICE_PORTAL_POOL,
     SNAPSHOTS,
+    task,
 )
 
 DOC = """
@@ -55,8 +56,7 @@ teardown task builds the run's Great Expectations Data Docs (path in its log; al
     params={"day": Param(None, type=["null", "string"], format="date", description="Override: local day to ingest")},
 )
 def egov_nightly_ingest():
-    # multiple_outputs=False: a task annotated `-> dict` would otherwise also push every key as an XCom of its own
-    @task(multiple_outputs=False)
+    @task
     def resolve_day(**context) -> dict:
         from egov_index.periods import quarter_of
         from egov_index.runtime import data_day
@@ -64,7 +64,7 @@ def egov_nightly_ingest():
         day = data_day(context)
         return {"day": day.isoformat(), "period": quarter_of(day)}
 
-    @task(pool=SERVICE_PORTAL_POOL, multiple_outputs=False)
+    @task(pool=SERVICE_PORTAL_POOL)
     def ingest_procedures(window: dict, **context) -> dict:
         from datetime import date
 
@@ -89,7 +89,7 @@ def egov_nightly_ingest():
             for code, name in zip(provinces["province_code"], provinces["province_name"], strict=True)
         ]
 
-    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ province_name }}", multiple_outputs=False)
+    @task(pool=SERVICE_PORTAL_POOL, map_index_template="{{ province_name }}")
     def pull_dossiers(window: dict, province: dict, **context) -> dict:
         from datetime import date
 
@@ -105,7 +105,7 @@ def egov_nightly_ingest():
         day = date.fromisoformat(window["day"])
         return pipeline.pull_province_dossiers(settings, endpoint, day, province["code"], context["run_id"])
 
-    @task(multiple_outputs=False)
+    @task
     def ingest_dossiers(window: dict, catalogue: dict, pulled: list[dict], **context) -> dict:
         from datetime import date
 
@@ -120,7 +120,7 @@ def egov_nightly_ingest():
             DataStore(settings.data_root), settings, day, provinces, context["run_id"]
         )
 
-    @task(pool=REPORTING_API_POOL, multiple_outputs=False)
+    @task(pool=REPORTING_API_POOL)
     def ingest_commune_reports(window: dict, **context) -> dict:
         from egov_index import pipeline
         from egov_index.config import REPORTING_API_CONN_ID, Settings
@@ -133,7 +133,7 @@ def egov_nightly_ingest():
             DataStore(settings.data_root), settings, endpoint, window["period"], context["run_id"]
         )
 
-    @task(multiple_outputs=False)
+    @task
     def ingest_inbox_files(**context) -> dict:
         from egov_index import pipeline
         from egov_index.config import Settings
@@ -142,7 +142,7 @@ def egov_nightly_ingest():
         settings = Settings.from_env()
         return pipeline.ingest_inbox(DataStore(settings.data_root), settings, context["run_id"])
 
-    @task(outlets=[SNAPSHOTS], multiple_outputs=False)
+    @task(outlets=[SNAPSHOTS])
     def check_accounting(window: dict, summaries: list[dict], files: dict, *, outlet_events) -> dict:
         from egov_index.pipeline import check_accounting
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task, teardown
+from airflow.sdk import Param, dag, teardown
 
-from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, RANKING_DEADLINE, SNAPSHOTS
+from egov_index.dag_defaults import DEFAULT_ARGS, RANKING, RANKING_DEADLINE, SNAPSHOTS, task
 
 DOC = """
 ### Period ranking (egov_ranking)
