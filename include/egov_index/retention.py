@@ -203,7 +203,7 @@ def _attempt_deleter(store: DataStore, attempt: StorePath) -> Callable[[], None]
 class ExportSet:
     """The export files of one month and one cut-off: ``raw/dossier_exports/as_of=<stamp>/month=<M>``."""
 
-    directory: StorePath
+    directory: Path
     as_of: datetime
     written: dict[str, datetime]  # file name -> modification time
     folder_written: datetime | None  # the folder's own modification time (a file added, renamed or removed)
@@ -246,15 +246,15 @@ def _export_as_of(name: str) -> datetime | None:
         return None
 
 
-def _modified(path: StorePath) -> datetime | None:
-    """``path``'s modification time; None if it vanished meanwhile or the store has none for it."""
+def _modified(path: Path) -> datetime | None:
+    """``path``'s modification time; None if it vanished meanwhile."""
     try:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except (FileNotFoundError, AttributeError, KeyError, TypeError):  # object stores: no folder times
+    except FileNotFoundError:
         return None
 
 
-def _written(directory: StorePath) -> dict[str, datetime]:
+def _written(directory: Path) -> dict[str, datetime]:
     """The files of a directory and their modification times (a file renamed meanwhile is left out)."""
     written = {}
     for entry in directory.iterdir():
@@ -268,9 +268,10 @@ def _written(directory: StorePath) -> dict[str, datetime]:
 
 
 def _export_sets(store: DataStore) -> dict[str, list[ExportSet]]:
-    """The export sets under the data root by month (``month=YYYY-MM``), oldest cut-off first."""
+    """The export sets under the data root by month (``month=YYYY-MM``), oldest cut-off first. Export
+    files are local (``bulk.export_dir``): a store on an object store root has none."""
     exports = store.root / EXPORTS_DIR
-    if not exports.exists():
+    if not isinstance(exports, Path) or not exports.exists():
         return {}
     by_month: dict[str, list[ExportSet]] = defaultdict(list)
     for as_of_dir in sorted(d for d in exports.iterdir() if d.is_dir()):
@@ -338,18 +339,16 @@ def _export_set_deleter(store: DataStore, export: ExportSet) -> Callable[[], Non
     return delete
 
 
-def _remove_file(store: DataStore, path: StorePath) -> None:
+def _remove_file(store: DataStore, path: Path) -> None:
     try:
         store.fs.rm_file(store.fs_path(path))
     except FileNotFoundError:  # gone since it was listed: nothing left to delete
         pass
 
 
-def _remove_empty(*directories: StorePath) -> None:
-    """Remove local ``directories``, innermost first, while they are empty (object stores have none)."""
+def _remove_empty(*directories: Path) -> None:
+    """Remove ``directories``, innermost first, while they are empty."""
     for directory in directories:
-        if not isinstance(directory, Path):
-            return
         try:
             directory.rmdir()
         except OSError:  # not empty (e.g. a download started meanwhile) or already gone
