@@ -471,6 +471,49 @@ def test_each_rule_quarantines_its_bad_row_with_its_reason(dataset: str) -> None
     assert all(r.severity == "critical" for r in outcome.results if r.action == "quarantined")
 
 
+@pytest.mark.parametrize("dataset", BAD_ROWS)
+def test_the_second_complete_pass_gives_what_one_complete_pass_gives(dataset: str) -> None:
+    """_run_suite validates with BASIC, then only the failed row-level expectations with COMPLETE: per
+    expectation, the same verdict, counts, examples and failing rows as one COMPLETE pass of the suite."""
+    import uuid
+    import warnings
+
+    from egov_index import quality
+    from egov_index.gx_expectations import reference_sets
+
+    frame = GOOD[dataset]()
+    for row, bad in enumerate(BAD_ROWS[dataset]):
+        frame.loc[row, bad.column] = bad.value
+    if dataset == "dossiers":
+        frame.loc[len(BAD_ROWS[dataset]), ["status", "resolved_at"]] = ["resolved", pd.NaT]  # a warning too
+    spec = load_suite(dataset, SUITE_DIR)
+    values = {**quality.default_parameters(dataset), **PARAMS.get(dataset, {}), "procedure_codes": PROCEDURE_CODES}
+    two_pass = quality._run_suite(spec, frame, values).results
+
+    view = quality._gx_view(frame, RECORD_KEYS[dataset])
+    batch = quality._batch_definition().get_batch(batch_parameters={"dataframe": view})
+    with warnings.catch_warnings(), reference_sets({n: values[n] for n in quality.reference_set_names(spec)}):
+        warnings.filterwarnings("ignore", "Series.values returning an ndarray", DeprecationWarning)
+        one_pass = batch.validate(
+            quality._gx_suite(spec),
+            expectation_parameters={n: values[n] for n in quality.gx_parameter_names(spec)},
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": quality.EXAMPLES},
+        ).results
+    one_pass = sorted(one_pass, key=lambda r: uuid.UUID(r.expectation_config.id).int)
+
+    assert [r.expectation_config.id for r in two_pass] == [r.expectation_config.id for r in one_pass]
+    failed_rows = 0
+    for mine, reference in zip(two_pass, one_pass, strict=True):
+        assert mine.success == reference.success, reference.expectation_config
+        details, expected = mine.result or {}, reference.result or {}
+        for key in ("unexpected_count", "element_count", "missing_count", "observed_value", "partial_unexpected_list"):
+            assert details.get(key) == expected.get(key), (key, reference.expectation_config)
+        if not reference.success and "unexpected_index_list" in expected:
+            assert details["unexpected_index_list"] == expected["unexpected_index_list"]
+            failed_rows += len(expected["unexpected_index_list"])
+    assert failed_rows >= len(BAD_ROWS[dataset])  # the bad rows were found, each by its rule
+
+
 def test_wrong_province_for_commune_is_quarantined() -> None:
     frame = good_reports()
     other = next(p for p in current_units().province_codes() if p != frame.loc[5, "province_code"])
