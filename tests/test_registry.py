@@ -205,6 +205,28 @@ def test_every_current_code_resolves_to_itself() -> None:
     assert {resolve(r, CURRENT).method for r in records[::300]} == {"current_code"}
 
 
+def test_legacy_indexes_are_built_only_when_a_record_needs_them() -> None:
+    """A current-era record naming its current commune never reads legacy units (their indexes are
+    most of the resolver's build time); the first record that needs them builds them, once."""
+    from egov_index.unit_resolution import _Resolver
+
+    resolver = _Resolver()
+    communes = current_units().communes.iloc[::97]
+    for code, province, name in communes[["commune_code", "province_code", "commune_name"]].itertuples(index=False):
+        outcome = resolver.resolve({"commune_code": code, "province_code": province, "commune_name": name}, "current")
+        assert (outcome.commune_code, outcome.method) == (code, "current_code")
+    assert resolver._legacy is None
+
+    legacy = _legacy_communes()
+    only_legacy = legacy[~legacy["commune_code"].isin(current_units().commune_codes()) & ~legacy["is_split"]].iloc[0]
+    outcome = resolver.resolve({"commune_code": only_legacy["commune_code"]}, "current")
+    assert (outcome.commune_code, outcome.method) == (only_legacy["current_commune_code"], "legacy_code")
+    built = resolver._legacy
+    assert built is not None and len(built) == len(legacy_units().communes)
+    resolver.resolve({"commune_name": "Phường 1", "district_name": "Quận 3", "province_name": "Hồ Chí Minh"}, "legacy")
+    assert resolver._legacy is built  # not rebuilt
+
+
 @pytest.mark.parametrize("form", ["nfc", "nfd", "ascii", "ascii upper case"])
 def test_current_names_resolve_when_unique_in_their_province(form: str) -> None:
     units = current_units()

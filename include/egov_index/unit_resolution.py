@@ -17,11 +17,12 @@ then in the other; a district name means legacy naming (districts were abolished
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ from egov_index.registry import (
     legacy_units,
     unit_names,
 )
+
+if TYPE_CHECKING:
+    from egov_index.registry import LegacyRegistry, Registry
 
 Method = Literal["current_code", "legacy_code", "current_name", "legacy_name"]
 Vintage = Literal["current", "legacy"]
@@ -173,15 +177,26 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _province_labels(units: Registry | LegacyRegistry) -> dict[str, str]:
+    return dict(zip(units.provinces["province_code"], units.provinces["province_name"], strict=True))
+
+
 class _Resolver:
-    """The indexes over current and legacy units, built once from the registry."""
+    """The indexes over current and legacy units, built from the registry.
+
+    The current units' indexes are built at once; the legacy ones (10,035 communes, 696 districts, 63
+    provinces, and the converter table) on first use, since a current-era record that names its
+    current commune code never needs them: about 0.8 s of a reports task otherwise (docs/performance.md).
+    """
 
     def __init__(self) -> None:
-        current, legacy = current_units(), legacy_units()
+        current = current_units()
         table = unit_names()
-        names = {
+        self._names = {
             (vintage, level, code): (name, short, kind, keywords)
-            for vintage, level, code, name, short, kind, keywords in table.itertuples(index=False)
+            for vintage, level, code, name, short, kind, keywords in zip(
+                *(table[column].tolist() for column in table.columns), strict=True
+            )
         }
         types = sorted(set(table["type"]) | set(_ABBREVIATIONS.values()), key=len, reverse=True)
         self._type_words = [(t.lower(), _key(t)) for t in types]
@@ -191,26 +206,11 @@ class _Resolver:
         self.predecessors: dict[str, frozenset[str]] = {}
         for old, new in self.successor.items():
             self.predecessors[new] = self.predecessors.get(new, frozenset()) | {old}
-        self.province_label: dict[str, dict[str, str]] = {
-            vintage: dict(
-                zip(units.provinces["province_code"], units.provinces["province_name"], strict=True)
-            )
-            for vintage, units in (("current", current), ("legacy", legacy))
-        }
+        self._labels: dict[Vintage, dict[str, str]] = {"current": _province_labels(current)}
 
-        def entry(vintage: str, level: str, code: str, label: str, **links: Any) -> tuple[_Unit, list[str]]:
-            """A unit and its match keys: folded names (with each type), then the package's keywords."""
-            name, full_short, kind, keywords = names[vintage, level, code]
-            short = _QUALIFIER.sub("", full_short)
-            lower, short_key = name.lower(), _key(short)
-            type_keys = {_key(kind)} | {k for w, k in self._type_words if lower.startswith(w + " ")}
-            accents = {_accent_key(short), _accent_key(full_short), _accent_key(name)}
-            keys = [short_key, _key(name), *(t + short_key for t in type_keys), *keywords]
-            return _Unit(code, label, frozenset(type_keys), frozenset(accents), **links), keys
-
-        current_label = self.province_label["current"]
+        current_label = self._labels["current"]
         current_communes = [
-            entry(
+            self._entry(
                 "current",
                 "commune",
                 c,
@@ -220,64 +220,84 @@ class _Resolver:
                 targets=(c,),
                 target_province=p,
             )
-            for c, n, p in current.communes[["commune_code", "commune_name", "province_code"]].itertuples(
-                index=False
+            for c, n, p in zip(
+                *(current.communes[k].tolist() for k in ("commune_code", "commune_name", "province_code")),
+                strict=True,
             )
         ]
         self.current: dict[str, _Unit] = {unit.code: unit for unit, _ in current_communes}
-
-        legacy_label = self.province_label["legacy"]
-        district_label = {
-            d: f"{n}, {legacy_label[p]}"
-            for d, n, p in legacy.districts[["district_code", "district_name", "province_code"]].itertuples(
-                index=False
-            )
-        }
-        commune_name = dict(
-            zip(legacy.communes["commune_code"], legacy.communes["commune_name"], strict=True)
-        )
-        self.legacy: dict[str, _Unit] = {}
-        self.islands: dict[str, _Unit] = {}  # district code -> the island district that had no communes
-        legacy_communes = []
-        for row in legacy_commune_crosswalk().itertuples(index=False):
-            d = row.legacy_district_code
-            links = {
-                "province_code": row.legacy_province_code,
-                "district_code": d,
-                "targets": row.candidate_commune_codes,
-                "target_province": row.current_province_code,
-            }
-            if pd.isna(row.legacy_commune_code):
-                item = entry(
-                    "legacy", "district", d, f"{district_label[d]} (district {d}, no communes)", **links
-                )
-                self.islands[d] = item[0]
-            else:
-                c = row.legacy_commune_code
-                item = entry("legacy", "commune", c, f"{commune_name[c]}, {district_label[d]} ({c})", **links)
-                self.legacy[c] = item[0]
-            legacy_communes.append(item)
-
-        def province(vintage: str, code: str) -> tuple[_Unit, list[str]]:
-            target = code if vintage == "current" else self.successor[code]
-            label = self.province_label[vintage][code]
-            return entry(
-                vintage,
-                "province",
-                code,
-                label,
-                province_code=code,
-                district_code=None,
-                targets=(),
-                target_province=target,
-            )
-
-        self.index: dict[tuple[str, str], _Index] = {
+        self._indexes: dict[tuple[Vintage, str], _Index] = {
             ("current", "commune"): _Index(current_communes),
-            ("current", "province"): _Index(province("current", c) for c in current.province_codes()),
-            ("legacy", "commune"): _Index(legacy_communes),
-            ("legacy", "district"): _Index(
-                entry(
+            ("current", "province"): _Index(self._province("current", c) for c in current.province_codes()),
+        }
+        self._legacy: dict[str, _Unit] | None = None  # legacy commune code -> unit, once built
+        self._islands: dict[str, _Unit] = {}  # district code -> the island district that had no communes
+        self._legacy_lock = threading.Lock()
+
+    def _entry(self, vintage: Vintage, level: str, code: str, label: str, **links: Any) -> tuple[_Unit, list[str]]:
+        """A unit and its match keys: folded names (with each type), then the package's keywords."""
+        name, full_short, kind, keywords = self._names[vintage, level, code]
+        short = _QUALIFIER.sub("", full_short)
+        lower, short_key = name.lower(), _key(short)
+        type_keys = {_key(kind)} | {k for w, k in self._type_words if lower.startswith(w + " ")}
+        accents = {_accent_key(short), _accent_key(full_short), _accent_key(name)}
+        keys = [short_key, _key(name), *(t + short_key for t in type_keys), *keywords]
+        return _Unit(code, label, frozenset(type_keys), frozenset(accents), **links), keys
+
+    def _province(self, vintage: Vintage, code: str) -> tuple[_Unit, list[str]]:
+        return self._entry(
+            vintage,
+            "province",
+            code,
+            self._labels[vintage][code],
+            province_code=code,
+            district_code=None,
+            targets=(),
+            target_province=code if vintage == "current" else self.successor[code],
+        )
+
+    def _build_legacy(self) -> None:
+        """The legacy units' indexes (once; concurrent first users wait for one build)."""
+        with self._legacy_lock:
+            if self._legacy is not None:
+                return
+            legacy = legacy_units()
+            self._labels["legacy"] = legacy_label = _province_labels(legacy)
+            district_label = {
+                d: f"{n}, {legacy_label[p]}"
+                for d, n, p in zip(
+                    *(legacy.districts[k].tolist() for k in ("district_code", "district_name", "province_code")),
+                    strict=True,
+                )
+            }
+            commune_name = dict(
+                zip(legacy.communes["commune_code"], legacy.communes["commune_name"], strict=True)
+            )
+            units: dict[str, _Unit] = {}
+            legacy_communes = []
+            for row in legacy_commune_crosswalk().itertuples(index=False):
+                d = row.legacy_district_code
+                links = {
+                    "province_code": row.legacy_province_code,
+                    "district_code": d,
+                    "targets": row.candidate_commune_codes,
+                    "target_province": row.current_province_code,
+                }
+                if pd.isna(row.legacy_commune_code):
+                    item = self._entry(
+                        "legacy", "district", d, f"{district_label[d]} (district {d}, no communes)", **links
+                    )
+                    self._islands[d] = item[0]
+                else:
+                    c = row.legacy_commune_code
+                    item = self._entry(
+                        "legacy", "commune", c, f"{commune_name[c]}, {district_label[d]} ({c})", **links
+                    )
+                    units[c] = item[0]
+                legacy_communes.append(item)
+            self._indexes[("legacy", "commune")] = _Index(legacy_communes)
+            self._indexes[("legacy", "district")] = _Index(
+                self._entry(
                     "legacy",
                     "district",
                     d,
@@ -287,10 +307,39 @@ class _Resolver:
                     targets=(),
                     target_province=self.successor[p],
                 )
-                for d, p in legacy.districts[["district_code", "province_code"]].itertuples(index=False)
-            ),
-            ("legacy", "province"): _Index(province("legacy", c) for c in legacy.province_codes()),
-        }
+                for d, p in zip(
+                    *(legacy.districts[k].tolist() for k in ("district_code", "province_code")), strict=True
+                )
+            )
+            self._indexes[("legacy", "province")] = _Index(
+                self._province("legacy", c) for c in legacy.province_codes()
+            )
+            self._legacy = units  # last: the other threads read the indexes once this is set
+
+    def index(self, vintage: Vintage, level: str) -> _Index:
+        """The name index of one level ("commune", "district" (legacy), "province") of a vintage."""
+        if vintage == "legacy" and self._legacy is None:
+            self._build_legacy()
+        return self._indexes[vintage, level]
+
+    def communes(self, vintage: Vintage) -> dict[str, _Unit]:
+        """The communes of a vintage by code (legacy: with the five island districts' entries apart)."""
+        if vintage == "current":
+            return self.current
+        if self._legacy is None:
+            self._build_legacy()
+        assert self._legacy is not None
+        return self._legacy
+
+    def islands(self) -> dict[str, _Unit]:
+        """Legacy island districts that had no communes, by district code."""
+        self.communes("legacy")
+        return self._islands
+
+    def labels(self, vintage: Vintage) -> dict[str, str]:
+        """Province code -> province name of a vintage."""
+        self.communes(vintage)
+        return self._labels[vintage]
 
     # --- reading a record ------------------------------------------------------------------------------
 
@@ -344,7 +393,7 @@ class _Resolver:
         the first reading the rest of the record agrees with."""
         reasons = []
         for vintage in ("legacy", "current") if fields.district_name is not None else _order(era):
-            unit = (self.current if vintage == "current" else self.legacy).get(code)
+            unit = self.communes(vintage).get(code)
             if unit is None:
                 continue
             mismatch = self._disagreement(vintage, unit, fields)
@@ -372,23 +421,23 @@ class _Resolver:
                 return f"province code '{fields.province_code}' is another province"
         if fields.province_name is not None:
             fits = unit.province_code in {
-                u.code for u in self.index[vintage, "province"].find(fields.province_name)
+                u.code for u in self.index(vintage, "province").find(fields.province_name)
             }
             if legacy and not fits:  # legacy commune, current province name
                 fits = unit.target_province in {
-                    u.code for u in self.index["current", "province"].find(fields.province_name)
+                    u.code for u in self.index("current", "province").find(fields.province_name)
                 }
             if not fits:
                 return f"province name '{fields.province_name.text}' is another province"
         if legacy and fields.district_name is not None:
             if unit.district_code not in {
-                u.code for u in self.index["legacy", "district"].find(fields.district_name)
+                u.code for u in self.index("legacy", "district").find(fields.district_name)
             }:
                 return f"district name '{fields.district_name.text}' is another district"
         if fields.commune_name is not None:
-            fits = unit in self.index[vintage, "commune"].find(fields.commune_name)
+            fits = unit in self.index(vintage, "commune").find(fields.commune_name)
             if legacy and not fits and len(unit.targets) == 1:  # old code, new name
-                fits = self.current[unit.targets[0]] in self.index["current", "commune"].find(
+                fits = self.current[unit.targets[0]] in self.index("current", "commune").find(
                     fields.commune_name
                 )
             if not fits:
@@ -418,7 +467,7 @@ class _Resolver:
             return problem
         if fields.commune_name is None:
             return "no commune name given"
-        units = self.index["current", "commune"].find(fields.commune_name, provinces)
+        units = self.index("current", "commune").find(fields.commune_name, provinces)
         if not units:
             return f"no current commune named '{fields.commune_name.text}'{self._where('current', provinces)}"
         if len(units) > 1:
@@ -436,17 +485,17 @@ class _Resolver:
         where = self._where("legacy", provinces)
         districts = None
         if fields.district_name is not None:
-            found = self.index["legacy", "district"].find(fields.district_name, provinces)
+            found = self.index("legacy", "district").find(fields.district_name, provinces)
             if not found:
                 return f"no legacy district named '{fields.district_name.text}'{where}"
             districts = frozenset(u.code for u in found)
             where = " in " + "; ".join(u.label for u in found)
         if fields.commune_name is None:
-            islands = [self.islands[d] for d in sorted(districts or ()) if d in self.islands]
+            islands = [self.islands()[d] for d in sorted(districts or ()) if d in self.islands()]
             if not islands:
                 return "no commune name given"
             return self._outcome(islands, "the district name", "legacy_name")
-        units = self.index["legacy", "commune"].find(fields.commune_name, provinces, districts)
+        units = self.index("legacy", "commune").find(fields.commune_name, provinces, districts)
         if not units:
             return f"no legacy commune named '{fields.commune_name.text}'{where}"
         return self._outcome(units, f"commune name '{fields.commune_name.text}'", "legacy_name")
@@ -465,7 +514,7 @@ class _Resolver:
             else:
                 scope = self.predecessors[code]
         if fields.province_name is not None:
-            named = frozenset(u.code for u in self.index[vintage, "province"].find(fields.province_name))
+            named = frozenset(u.code for u in self.index(vintage, "province").find(fields.province_name))
             if not named:
                 return None, f"'{fields.province_name.text}' is not a {vintage} province name"
             if scope is not None and not scope & named:
@@ -496,7 +545,7 @@ class _Resolver:
         if provinces is None:
             return ""
         return " in " + " or ".join(
-            f"{self.province_label[vintage][p]} ({vintage})" for p in sorted(provinces)
+            f"{self.labels(vintage)[p]} ({vintage})" for p in sorted(provinces)
         )
 
 
@@ -583,12 +632,12 @@ def resolve_province_name(name: str, vintage: Vintage) -> ProvinceNameMatch:
     text = " ".join(unicodedata.normalize("NFC", str(name)).split())
     if not text:
         return ProvinceNameMatch(str(name), vintage, ())
-    index = resolver.index[vintage, "province"]
+    index = resolver.index(vintage, "province")
     read = resolver.name(text, not text.isascii())
     units = index.find(read)
     if not units:
         spelled = sorted({s for _, rest in read.readings if (s := _PROVINCE_SPELLINGS.get(rest))})
         found = {u.code: u for s in spelled for u in index.find(resolver.name(s, True))}
         units = [found[code] for code in sorted(found)]
-    labels = resolver.province_label[vintage]
+    labels = resolver.labels(vintage)
     return ProvinceNameMatch(str(name), vintage, tuple((u.code, labels[u.code]) for u in units))
