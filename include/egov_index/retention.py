@@ -288,22 +288,24 @@ def _expired_exports(
 ) -> list[tuple[Deletion, Callable[[], None]]]:
     cutoff, partial_cutoff = now - timedelta(days=policy.export_keep_days), now - PARTIAL_KEEP
     by_month = _export_sets(store)
-    if by_month and provinces is None:
+    if not by_month:
+        return []
+    if provinces is None:
         from egov_index.registry import current_units  # what bulk.downloaded asks of a month: every province
 
         provinces = current_units().province_codes()
     planned = []
     for sets in by_month.values():
-        newest = next((s for s in reversed(sets) if not s.missing(provinces or ())), None)
+        newest = next((s for s in reversed(sets) if not s.missing(provinces)), None)
         for export in sets:
             written = export.last_written(partial_cutoff)
             stale = export.stale_partials(partial_cutoff)
             if export is newest or export.downloading(partial_cutoff) or (written is not None and written >= cutoff):
                 planned += [_partial_deletion(store, export, name) for name in stale]
                 continue
-            missing = export.missing(provinces or ())
+            missing = export.missing(provinces)
             state = (
-                f"{len(missing)} of {len(provinces or ())} provinces without a complete export file"
+                f"{len(missing)} of {len(provinces)} provinces without a complete export file"
                 if missing
                 else "complete"
             )

@@ -316,29 +316,31 @@ class _Resolver:
             )
             self._legacy = units  # last: the other threads read the indexes once this is set
 
-    def index(self, vintage: Vintage, level: str) -> _Index:
-        """The name index of one level ("commune", "district" (legacy), "province") of a vintage."""
+    def _ensure(self, vintage: Vintage) -> None:
+        """The legacy indexes are built on first use; the current ones exist from the start."""
         if vintage == "legacy" and self._legacy is None:
             self._build_legacy()
+
+    def index(self, vintage: Vintage, level: str) -> _Index:
+        """The name index of one level ("commune", "district" (legacy), "province") of a vintage."""
+        self._ensure(vintage)
         return self._indexes[vintage, level]
 
     def communes(self, vintage: Vintage) -> dict[str, _Unit]:
-        """The communes of a vintage by code (legacy: with the five island districts' entries apart)."""
-        if vintage == "current":
-            return self.current
-        if self._legacy is None:
-            self._build_legacy()
-        assert self._legacy is not None
-        return self._legacy
+        """The communes of a vintage by code (the legacy island districts: :meth:`islands`)."""
+        self._ensure(vintage)
+        units = self.current if vintage == "current" else self._legacy
+        assert units is not None
+        return units
 
     def islands(self) -> dict[str, _Unit]:
         """Legacy island districts that had no communes, by district code."""
-        self.communes("legacy")
+        self._ensure("legacy")
         return self._islands
 
     def labels(self, vintage: Vintage) -> dict[str, str]:
         """Province code -> province name of a vintage."""
-        self.communes(vintage)
+        self._ensure(vintage)
         return self._labels[vintage]
 
     # --- reading a record ------------------------------------------------------------------------------
