@@ -21,6 +21,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from slow_answers import SlowAnswers
 
 from egov_index import alerts
 from egov_index.alerts import AlertDeliveryError, build_deadline_alert, build_failure_alert, send_alert
@@ -86,6 +88,7 @@ from egov_index.dag_defaults import DEFAULT_ARGS, run_deadline
 def egov_late_demo():
     @task.sensor(poke_interval=1, timeout=600, mode="poke")
     def wait_for_release() -> bool:
+        Path(os.environ["EGOV_TEST_RELEASE_FILE"] + ".poked").touch()  # the sensor really runs
         return Path(os.environ["EGOV_TEST_RELEASE_FILE"]).exists()
 
     @task
@@ -575,19 +578,45 @@ class Component:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+# Later than the Task SDK's default execution_api_timeout (5 s), well inside the deployment's (see
+# local_airflow.EXECUTION_API_TIMEOUT_S): each task's start call is answered this late.
+START_DELAY_S = 8.0
+# How long a loaded 2-core machine may take to start the api-server (measured 5-20 s).
+API_START_BOUND_S = 180.0
+
+
+def _wait_until_serving(url: str, component: Component, bound_s: float) -> None:
+    """Poll ``url`` until it answers 200; fail with the component's log if it exits or ``bound_s`` passes."""
+    end = time.monotonic() + bound_s
+    while True:
+        if component.process.poll() is not None:
+            pytest.fail(f"{component.name} exited {component.process.returncode}:\n{component.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            pytest.fail(f"{component.name} not serving {url} after {bound_s:.0f} s:\n{component.tail()}")
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def deployment(
     tmp_path: Path, migrated_db: Path, sinks: Sinks
-) -> Iterator[tuple[dict[str, str], list[Component]]]:
+) -> Iterator[tuple[dict[str, str], list[Component], SlowAnswers]]:
     """api-server + scheduler + dag-processor on a SQLite home, LocalExecutor (no triggerer needed:
     the deadline callback is a SyncCallback, run by the executor)."""
     port = _free_port()
+    slow = SlowAnswers(f"http://127.0.0.1:{port}", "PATCH", r"^/execution/task-instances/[^/]+/run$", START_DELAY_S)
     env = {
         **_airflow_home(tmp_path, migrated_db, sinks, "egov_late_demo.py", LATE_DAG),
         "EGOV_DEADLINE_TEST_MINUTES": "0.1",  # 6 s after the run is queued
         "EGOV_TEST_RELEASE_FILE": str(tmp_path / "release"),
         "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # the workers reach the execution API through the proxy, which answers their start calls late
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{slow.url}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -600,6 +629,7 @@ def deployment(
         [airflow_bin(), "dags", "unpause", "egov_late_demo"], env=env, check=True, capture_output=True
     )
     components: list[Component] = []
+    slow.__enter__()
     try:
         for name in ("api-server", "scheduler", "dag-processor"):
             log = tmp_path / "logs" / f"{name}.log"
@@ -613,7 +643,10 @@ def deployment(
                     start_new_session=True,
                 )
             components.append(Component(name, process, log))
-        yield env, components
+        # A real deployment starts its workers once the api-server is healthy (compose: depends_on
+        # service_healthy); the run is triggered only then, however long a loaded machine takes to start it.
+        _wait_until_serving(f"http://127.0.0.1:{port}/api/v2/monitor/health", components[0], API_START_BOUND_S)
+        yield env, components, slow
     finally:
         Path(env["EGOV_TEST_RELEASE_FILE"]).touch()  # let the sensor finish if anything still runs it
         # Stop in reverse order, one at a time: running task processes still report to the api-server.
@@ -628,16 +661,17 @@ def deployment(
                 os.killpg(component.process.pid, signal.SIGKILL)
                 component.process.wait(timeout=10)
             print(f"{component.name} stopped in {time.monotonic() - t0:.1f} s")
+        slow.__exit__(None, None, None)
 
 
 @pytest.mark.e2e
 def test_real_deployment_failure_and_missed_deadline_alerts(
-    deployment: tuple[dict[str, str], list[Component]], sinks: Sinks
+    deployment: tuple[dict[str, str], list[Component], SlowAnswers], sinks: Sinks
 ):
     """Triggered run of ``egov_late_demo``: ``broken_source`` fails in a LocalExecutor worker process
     (on_failure_callback there); ``wait_for_release`` keeps the run open past its 6 s deadline
     (DAGRUN_QUEUED_AT + 0.1 min), which the scheduler detects and hands to the executor."""
-    env, components = deployment
+    env, components, slow = deployment
 
     def alive() -> str | None:
         dead = [c for c in components if c.process.poll() is not None]
@@ -661,6 +695,14 @@ def test_real_deployment_failure_and_missed_deadline_alerts(
         late_mail = sinks.mails.wait_for(
             lambda m: "LATE egov_late_demo" in m.subject and run_id in m.subject, 30
         )
+        poked = Path(env["EGOV_TEST_RELEASE_FILE"] + ".poked")
+        end = time.monotonic() + 150
+        while not poked.exists():  # the sensor got past its (late) start and poked
+            if problem := alive():
+                pytest.fail(problem)
+            if time.monotonic() > end:
+                pytest.fail(f"the sensor never poked within 150 s; alerts: {[p.body for p in sinks.posts.items]}")
+            time.sleep(0.5)
     except BaseException:
         for component in components:
             print(f"--- {component.name}\n{component.tail(80)}")
@@ -668,18 +710,19 @@ def test_real_deployment_failure_and_missed_deadline_alerts(
     elapsed = time.monotonic() - started
     Path(env["EGOV_TEST_RELEASE_FILE"]).touch()
 
+    # Both start calls were answered late (the fault happened), and the sensor was not failed by it: with
+    # Airflow's default 5 s timeout the worker gives a task up when its start is answered late, and the
+    # scheduler fails it without running it ("the task instance's state attribute is running").
+    assert slow.delayed >= 2, slow.delayed
+    sensor_failures = [p.body for p in sinks.posts.items if p.body.get("task_id") == "wait_for_release"]
+    assert not sensor_failures, sensor_failures
     assert failed.body["task_id"] == "broken_source"
-    # Normally the worker's own callback, with the task's exception. On an overloaded machine the executor
-    # can report the task failed before its process started (scheduler log: "finished with state failed,
-    # but the task instance's state attribute is queued"); the scheduler then sends the alert without an
-    # exception, which the message says. The exception text itself is checked by the `dags test` test.
-    assert failed.body["error"] in {
-        "RuntimeError: portal certificate expired",
-        "(no exception recorded: see the task log)",
-    }
+    # The worker's own callback, with the task's exception: the task ran. (Before the workers' execution
+    # API timeout was raised, a late start answer made the executor report the task failed unrun, and the
+    # scheduler sent the alert without an exception: "(no exception recorded: see the task log)".)
+    assert failed.body["error"] == "RuntimeError: portal certificate expired"
     _assert_links(failed.body["log_url"], "egov_late_demo", run_id, "broken_source")
-    if failed.body["error"].startswith("RuntimeError"):
-        assert failed.body["hostname"]  # the worker's host name
+    assert failed.body["hostname"]  # the worker's host name
 
     assert late.body["dag_id"] == "egov_late_demo"
     assert late.body["run_state"] == "running"  # still waiting: the run is late, not failed

@@ -97,6 +97,17 @@ def test_airflow_services_share_one_configuration(service: str):
     )
 
 
+@pytest.mark.parametrize("service", SHARED)
+def test_every_airflow_service_has_the_settings_the_embedded_deployment_has(service: str):
+    """The settings both deployments need (local_airflow.SHARED_AIRFLOW_SETTINGS: e.g. the workers'
+    execution API timeout, without which a late start answer fails a task unrun) are in compose too."""
+    from egov_index.local_airflow import SHARED_AIRFLOW_SETTINGS
+
+    assert SHARED_AIRFLOW_SETTINGS
+    for key, value in SHARED_AIRFLOW_SETTINGS.items():
+        assert env(service).get(key) == value, (service, key)
+
+
 def test_secrets_are_required_and_listed_in_env_example():
     common = env("airflow-scheduler")
     assert common["AIRFLOW__CORE__FERNET_KEY"].startswith("${AIRFLOW_FERNET_KEY:?")

@@ -16,6 +16,15 @@ from pathlib import Path
 from egov_index.config import PROJECT_ROOT, REPORTING_API_CONN_ID, SERVICE_PORTAL_CONN_ID
 
 
+# Airflow settings every deployment shares (docker-compose.yml's x-airflow-common sets the same values;
+# tests/test_compose.py checks it). ``[workers] execution_api_timeout``: how long a worker waits for the
+# api-server's answer. At Airflow's default (5 s) a late answer to a task's start call is retried, the
+# server (which already marked the task running) answers 409, and the worker gives the task up unrun:
+# the scheduler then fails it ("state attribute is running"), the Celery worker leaves it to the heartbeat
+# timeout. A loaded 2-core machine answered in 4.4 s (docs/operations.md, *Slow execution API*).
+SHARED_AIRFLOW_SETTINGS: dict[str, str] = {"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30"}
+
+
 def airflow_env(
     home: Path,
     data_root: Path,
@@ -42,6 +51,7 @@ def airflow_env(
             "EGOV_INBOX_DIR": str(inbox_dir or project_root / "inbox"),
             "EGOV_EXPECTATIONS_DIR": str(project_root / "expectations"),
             "PYTHONUNBUFFERED": "1",
+            **SHARED_AIRFLOW_SETTINGS,
             # Airflow's own sub-commands (standalone, task runners) call `airflow` from PATH
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
         }
