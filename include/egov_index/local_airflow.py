@@ -15,7 +15,6 @@ from pathlib import Path
 
 from egov_index.config import PROJECT_ROOT, REPORTING_API_CONN_ID, SERVICE_PORTAL_CONN_ID
 
-
 # Airflow settings every deployment shares (docker-compose.yml's x-airflow-common sets the same values;
 # tests/test_compose.py checks it). ``[workers] execution_api_timeout``: how long a worker waits for the
 # api-server's answer. At Airflow's default (5 s) a late answer to a task's start call is retried, the
