@@ -46,6 +46,7 @@ from typing import Any
 
 import pytest
 import requests
+from airflow_home import migrate_home
 
 from egov_index import services
 from egov_index.config import PROJECT_ROOT
@@ -54,7 +55,6 @@ from egov_index.local_airflow import (
     airflow_bin,
     airflow_env,
     dags_test,
-    migrate,
     source_connections,
 )
 from egov_index.store import MANIFEST_FILE
@@ -681,5 +681,5 @@ def reference(native_root: Path, source_server: SourceServer) -> Reference:
     base = native_root / "reference"
     env = airflow_env(base / "airflow", base / "data", inbox_dir=base / "inbox")
     env.update(source_connections(source_server.url, source_server.token))
-    migrate(env)
+    migrate_home(env)
     return Reference(env, base / "data")

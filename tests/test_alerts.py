@@ -33,11 +33,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from airflow_home import migrated_db as session_migrated_db
 from slow_answers import SlowAnswers
 
 from egov_index import alerts
 from egov_index.alerts import AlertDeliveryError, build_deadline_alert, build_failure_alert, send_alert
-from egov_index.local_airflow import airflow_bin, airflow_env, dags_test, migrate
+from egov_index.local_airflow import airflow_bin, airflow_env, dags_test
 
 BASE_URL = "http://airflow.egov.example:8080/"
 
@@ -513,11 +514,9 @@ def test_deadlines_are_left_out_under_dags_test_and_when_switched_off(monkeypatc
 
 
 @pytest.fixture(scope="module")
-def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `airflow db migrate` (~15 s) for the module; each test copies the database file."""
-    home = tmp_path_factory.mktemp("template") / "airflow"
-    migrate(airflow_env(home, home.parent / "data"))
-    return home / "airflow.db"
+def migrated_db() -> Path:
+    """The session's migrated database (tests/airflow_home.py); each test copies the file."""
+    return session_migrated_db()
 
 
 def _airflow_home(

@@ -36,6 +36,7 @@ def test_chain_folder_nests_one_file_per_folder_in_parse_order(tmp_path: Path) -
     assert [p.relative_to(root).as_posix() for p in walked] == ["a.py", "p1/b.py", "p1/p2/c.py"]
 
 
+@pytest.mark.integration
 def test_build_profile_counts_tasks_and_shares_the_time(tmp_path: Path) -> None:
     """A real DagBag parse of the trivial file and of a file with three tasks and a validated param."""
     trivial = tmp_path / "trivial" / bench_parse.TRIVIAL

@@ -171,6 +171,7 @@ def sorted_table(table: pa.Table, key: str) -> pd.DataFrame:
     return frame.sort_values(key).reset_index(drop=True)
 
 
+@pytest.mark.integration
 def test_a_backfilled_quarter_equals_the_same_quarter_pulled_night_by_night(url: str, tmp_path: Path) -> None:
     nightly = nightly_root(url, tmp_path / "nightly")
     backfilled = bulk_root(url, tmp_path / "bulk")
@@ -207,14 +208,17 @@ def asset_event_extras(home: Path, dag_id: str) -> list[dict]:
         return [json.loads(extra) for (extra,) in db.execute(query, (dag_id,))]
 
 
+@pytest.mark.integration
 def test_the_backfill_dag_publishes_a_month_through_airflow(tmp_path: Path) -> None:
     """`airflow dags test egov_bulk_backfill` for one month: 34 province files, one checked batch, and
     the snapshot event names the periods the ranking DAG ranks (the month's quarter, then its year)."""
-    from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
+    from airflow_home import migrate_home
+
+    from egov_index.local_airflow import airflow_env, dags_test, source_connections
 
     home, data = tmp_path / "airflow", tmp_path / "data"
     env = airflow_env(home, data, inbox_dir=tmp_path / "inbox")
-    migrate(env)
+    migrate_home(env)
     token = secrets.token_urlsafe(24)
     with running_server(tmp_path, token=token, dossiers_per_day=600) as base:
         env.update(source_connections(base, token))

@@ -160,6 +160,7 @@ def finish_nightly(proc: subprocess.Popen[bytes], root: Path) -> list[dict]:
     return json.loads((root.parent / "summaries.json").read_text())
 
 
+@pytest.mark.integration
 def test_nightly_ingest_under_seeded_chaos_publishes_what_a_fault_free_run_publishes(tmp_path: Path) -> None:
     servers = {"clean": 0.0, **{f"chaos-{seed}": CHAOS_RATE for seed in CHAOS_SEEDS}}
     summaries: dict[str, list[dict]] = {}

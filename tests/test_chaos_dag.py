@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from airflow_home import migrate_home
 
 from egov_index.cli import nightly_logical_date
 from egov_index.ledger import Ledger
-from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
+from egov_index.local_airflow import airflow_env, dags_test, source_connections
 from egov_index.source_server.faults import CHAOS_KINDS
 from egov_index.source_server.process import running_server
 from egov_index.store import MANIFEST_FILE
@@ -67,11 +67,10 @@ class NightlyRun:
         return (self.home / "logs" / f"dags-test-{DAG_ID}.log").read_text(errors="replace")
 
 
-def run_nightly(run: NightlyRun, metadata_db: Path, token: str) -> None:
+def run_nightly(run: NightlyRun, token: str) -> None:
     """One whole nightly DAG run through Airflow against its own reference server."""
-    run.home.mkdir(parents=True)
-    shutil.copy(metadata_db, run.home / "airflow.db")  # migrated once, with the pools
     env = airflow_env(run.home, run.data, inbox_dir=run.base / "inbox")
+    migrate_home(env)  # the session's migrated database, with the pools
     with running_server(
         run.base / "server",
         token=token,
@@ -86,15 +85,12 @@ def run_nightly(run: NightlyRun, metadata_db: Path, token: str) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NightlyRun]:
     base = tmp_path_factory.mktemp("chaos-dag")
-    template = base / "template"
-    migrate(airflow_env(template / "airflow", template / "data"))
     runs = {"clean": NightlyRun("clean", 0.0, 0, base / "clean")}
     for seed in CHAOS_SEEDS:
         runs[f"chaos-{seed}"] = NightlyRun(f"chaos-{seed}", CHAOS_RATE, seed, base / f"chaos-{seed}")
     token = secrets.token_urlsafe(16)
     with ThreadPoolExecutor(len(runs)) as pool:
-        metadata_db = template / "airflow" / "airflow.db"
-        futures = [pool.submit(run_nightly, run, metadata_db, token) for run in runs.values()]
+        futures = [pool.submit(run_nightly, run, token) for run in runs.values()]
         for future in futures:
             future.result()  # raises if a DAG run failed (its log tail in the message)
     return runs

@@ -86,6 +86,7 @@ def test_saving_a_batch_again_replaces_it(tmp_path: Path, outcomes) -> None:
     assert len(list((tmp_path / "runs" / run_dir_name(RUN_ID) / "validations").rglob("*.html"))) == 1
 
 
+@pytest.mark.integration
 def test_a_fresh_process_builds_the_site_from_saved_results(tmp_path: Path, outcomes) -> None:
     """The run's last task builds the site in its own process, which never validated a batch."""
     save_result(outcomes[1], tmp_path, RUN_ID)  # commune reports: the reference-set expectations

@@ -13,10 +13,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 import pytest
+from airflow_home import migrate_home
 
 from egov_index import pipeline, pull
 from egov_index.cli import nightly_logical_date
-from egov_index.local_airflow import airflow_env, dags_test, migrate, source_connections
+from egov_index.local_airflow import airflow_env, dags_test, source_connections
 from egov_index.periods import local_day_window
 from egov_index.registry import current_units
 from egov_index.source_server.process import running_server
@@ -49,7 +50,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     base = tmp_path_factory.mktemp("e2e")
     home, data, inbox = base / "airflow", base / "data", base / "inbox"
     env = airflow_env(home, data, inbox_dir=inbox)
-    migrate(env)
+    migrate_home(env)
     # some communes also (or only) send their report as a file: the same reports, other channels
     communes = current_units().communes_of("52")["commune_code"].tolist()[:12]
     files = write_report_files(

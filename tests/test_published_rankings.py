@@ -432,6 +432,7 @@ def test_cli_global_data_root_and_year(tmp_path, capsys):
     assert load_published(DataStore(root), "2016") is not None
 
 
+@pytest.mark.integration
 def test_cli_bad_file_exits_non_zero_without_traceback(tmp_path):
     root = tmp_path / "data"
     completed = subprocess.run(

@@ -266,6 +266,7 @@ def postgres() -> Iterator[tuple[Postgres, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.mark.integration
 def test_the_sql_database_restarted_during_a_run(
     ranked: Path, tmp_path: Path, postgres: tuple[Postgres, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,6 +59,7 @@ def staged_parquet(root: Path) -> bool:
     return staging.is_dir() and any(p.suffix == ".parquet" for p in staging.iterdir())
 
 
+@pytest.mark.integration
 def test_sigkill_mid_publish_leaves_the_previous_partition_and_the_next_publish_cleans_up(tmp_path):
     store = DataStore(tmp_path)
     previous = version_table(0, 1_000)

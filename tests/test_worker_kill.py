@@ -205,6 +205,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(url, token, root)
 
 
+@pytest.mark.integration
 def test_a_worker_killed_mid_task_leaves_the_published_state_and_the_rerun_equals_an_uninterrupted_run(
     world: World, tmp_path: Path
 ) -> None:
