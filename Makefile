@@ -33,15 +33,18 @@ run: venv bytecode
 	$(PY) -m egov_index.cli sample-run
 
 ## test: lint (ruff, incl. Airflow AIR rules), the Debian services the integration tests start
-## (PostgreSQL, Redis, Chromium: scripts/system-deps.sh), and the whole test suite
+## (PostgreSQL, Redis, Chromium: scripts/system-deps.sh), and the whole test suite: the unit tier spread
+## over the cores, then the integration tier one test at a time (never beside other tests: a loaded machine
+## is what made them flaky), with its slowest tests listed
 test: venv bytecode lint system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -m unit -n auto --dist loadfile
+	$(PY) -m pytest -m integration --durations=15
 
 ## check: the quick loop while changing code: ruff and the unit tier (`-m unit`: no Airflow process, service
 ## or server in another process), spread over the cores by pytest-xdist; under 3 minutes from a warm venv.
 ## The integration tier alone: `.venv/bin/python -m pytest -m integration` (after `make system-deps`)
 check: venv bytecode lint
-	$(PY) -m pytest -m unit -n auto
+	$(PY) -m pytest -m unit -n auto --dist loadfile
 
 system-deps:
 	bash scripts/system-deps.sh

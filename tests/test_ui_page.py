@@ -290,6 +290,7 @@ def test_the_app_serves_page_api_and_files_once_authorised(published: Settings, 
 # --- a real airflow api-server ------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_real_api_server_rejects_anonymous_requests(api_server: ApiServer):
     with httpx.Client(base_url=api_server.base_url, timeout=60) as client:
         for path in (
@@ -314,6 +315,7 @@ def test_real_api_server_rejects_anonymous_requests(api_server: ApiServer):
         assert wrong.status_code == 401
 
 
+@pytest.mark.integration
 def test_real_api_server_serves_the_page_to_a_logged_in_user(api_server: ApiServer, top: dict):
     token = api_server.token()  # POST /auth/token with the admin's generated password
     with httpx.Client(base_url=api_server.base_url, timeout=60) as client:
