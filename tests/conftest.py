@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +36,19 @@ def tier(item: pytest.Item) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(tier(item))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_airflow(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tier's rule, enforced: a unit-tier test that starts an ``airflow`` command fails, naming the fix."""
+    if tier(request.node) != "unit":
+        return
+    real_init = subprocess.Popen.__init__
+
+    def guarded(self: subprocess.Popen, args: Any, *rest: Any, **kwargs: Any) -> None:
+        argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
+        if argv and Path(os.fsdecode(argv[0])).name == "airflow":
+            pytest.fail(f"a unit-tier test started {argv[:3]}: mark it `integration` (tests/conftest.py)")
+        real_init(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
