@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import outputs
 import pytest
 import requests
 from airflow_home import migrate_home
@@ -57,7 +58,6 @@ from egov_index.local_airflow import (
     dags_test,
     source_connections,
 )
-from egov_index.store import MANIFEST_FILE
 
 NIGHTLY = "egov_nightly_ingest"
 SEED = 7
@@ -104,11 +104,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: floa
 
 def manifest_digests(data_root: Path) -> dict[str, str]:
     """sha256 of every snapshot and quarantine partition (its manifest), by relative path."""
-    return {
-        str(m.relative_to(data_root)): json.loads(m.read_text())["sha256"]
-        for sub in ("snapshots", "quarantine")
-        for m in sorted((data_root / sub).rglob(MANIFEST_FILE))
-    }
+    return outputs.manifest_digests(data_root, ("snapshots", "quarantine"))
 
 
 @dataclass

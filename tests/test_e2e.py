@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 from airflow_home import migrate_home
+from outputs import manifest_digests
 
 from egov_index import pipeline, pull
 from egov_index.cli import nightly_logical_date
@@ -193,16 +195,31 @@ def test_outputs_are_readable_by_duckdb(run: Run):
 def test_rerun_of_the_same_day_gives_identical_outputs(run: Run):
     from datetime import date
 
-    def digests() -> dict[str, str]:
-        return {
-            str(m.relative_to(run.data)): json.loads(m.read_text())["sha256"]
-            for m in sorted(run.data.rglob(MANIFEST_FILE))
-        }
-
-    before = digests()
+    before = manifest_digests(run.data)
     dags_test(run.env, "egov_nightly_ingest", nightly_logical_date(date.fromisoformat(DAY)))
     dags_test(run.env, "egov_ranking", conf={"period": PERIOD})
-    assert digests() == before
+    assert manifest_digests(run.data) == before
+
+
+GOLDEN_DIGESTS = Path(__file__).parent / "golden" / "e2e_digests.json"
+
+
+def test_the_published_outputs_equal_the_golden_file(run: Run):
+    """Every partition the e2e run publishes (snapshots, quarantine, validation results, indicators,
+    ranking, explanations, rank bands, published rankings) has the content digest of the golden file:
+    what a change that moves code without changing behaviour must leave exactly as it was. The digests
+    depend on the pinned libraries (Parquet writer); after a deliberate change of outputs or pins,
+    regenerate with ``EGOV_WRITE_GOLDEN=1`` and say why in the commit."""
+    digests = manifest_digests(run.data)
+    if os.environ.get("EGOV_WRITE_GOLDEN"):
+        GOLDEN_DIGESTS.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+    golden = json.loads(GOLDEN_DIGESTS.read_text())
+    changed = sorted(k for k in golden.keys() & digests.keys() if golden[k] != digests[k])
+    assert (sorted(golden.keys() - digests.keys()), sorted(digests.keys() - golden.keys()), changed) == (
+        [],
+        [],
+        [],
+    ), "missing, new, changed partitions"
 
 
 def test_token_never_written_to_logs_xcom_or_outputs(run: Run):
@@ -232,15 +249,8 @@ def test_replaying_the_raw_archive_reproduces_the_snapshots(run: Run, tmp_path: 
 
     replay_days(run.data, tmp_path, date.fromisoformat(DAY), date.fromisoformat(DAY))
 
-    def digests(root: Path) -> dict[str, str]:
-        return {
-            str(m.relative_to(root)): json.loads(m.read_text())["sha256"]
-            for sub in ("snapshots", "quarantine")
-            for m in sorted((root / sub).rglob(MANIFEST_FILE))
-        }
-
-    original = digests(run.data)
-    assert original and digests(tmp_path) == original
+    original = manifest_digests(run.data, ("snapshots", "quarantine"))
+    assert original and manifest_digests(tmp_path, ("snapshots", "quarantine")) == original
 
 
 def test_each_run_built_its_data_docs_and_recorded_its_validation_history(run: Run):
